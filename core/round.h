@@ -272,7 +272,9 @@ FPSCOPE_HD constexpr Encoded encode(double x, const Format& f, Rounding r, std::
       if (p.sign && !f.is_signed) {
         out.flags = kInvalid;
         out.bits = f.specials != Specials::none ? detail::nan_bits(f, false) : 0;
-      } else if (f.specials == Specials::ieee) {
+      } else if (f.specials == Specials::ieee && f.overflow != Overflow::saturate) {
+        // Saturation clamps infinities too: sat=finite is the GPU's satfinite
+        // (cuda_fp8.h __NV_SATFINITE, PTX cvt .satfinite; core/ORACLES.md).
         out.bits = detail::inf_bits(f, p.sign);
       } else if (f.overflow == Overflow::nan) {
         out.bits = detail::nan_bits(f, p.sign);

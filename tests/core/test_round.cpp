@@ -96,6 +96,21 @@ TEST(round, specials) {
   EXPECT_EQ(decode(0x00, fmt("e8m0")), 0x1p-127);
 }
 
+// sat=finite clamps infinite inputs as well as overflowing finite ones, even in
+// a format that has inf: the GPU's satfinite (cuda_fp8.h __NV_SATFINITE, PTX
+// cvt .satfinite) turns +-inf into +-max finite, 0x7B/0xFB in e5m2 (core/ORACLES.md).
+TEST(round, saturation_clamps_infinity) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Encoded up = encode(inf, fmt("e5m2:sat=finite"), kRne);
+  EXPECT_EQ(up.bits, 0x7Bu);
+  EXPECT_EQ(up.flags, kOverflow);
+  EXPECT_EQ(encode(-inf, fmt("e5m2:sat=finite"), kRne).bits, 0xFBu);
+  EXPECT_EQ(encode(-inf, fmt("fp16:sat=finite"), Rounding{Mode::rup}).bits, 0xFBFFu);
+  // Without saturation inf stays inf in every mode (only finite overflow obeys s7.4's toward-zero rule).
+  EXPECT_EQ(encode(inf, fmt("e5m2"), Rounding{Mode::rtz}).bits, 0x7Cu);
+  EXPECT_EQ(encode(-inf, fmt("e5m2:sat=nan"), kRne).bits, 0xFCu);
+}
+
 // Every finite encoding of every 8-bit-or-less preset decodes and re-encodes to itself.
 TEST(round, small_presets_round_trip_every_encoding) {
   for (const Preset& p : presets()) {
