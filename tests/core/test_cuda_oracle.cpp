@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -144,6 +145,15 @@ std::string describe(const Tally& t) {
 
 float from_bits(std::uint32_t u) { return std::bit_cast<float>(u); }
 
+// gtest prints the parameter by name in test lists and failures.
+void PrintTo(const Conversion& c, std::ostream* os) { *os << c.name; }
+
+class cuda_conversion : public ::testing::TestWithParam<Conversion> {};
+
+std::string conversion_name(const ::testing::TestParamInfo<Conversion>& info) { return info.param.name; }
+
+#if !defined(FPSCOPE_CUDA_ORACLE_EXHAUSTIVE)
+
 // Every rounding boundary of format f reachable from float32: each
 // representable value, each midpoint between neighbours (and the one above
 // max finite, the overflow threshold), and the float neighbours of all of
@@ -195,14 +205,8 @@ std::vector<float> special_inputs() {
   return inputs;
 }
 
-class CudaOracle : public ::testing::TestWithParam<Conversion> {};
-
-std::string conversion_name(const ::testing::TestParamInfo<Conversion>& info) { return info.param.name; }
-
-#if !defined(FPSCOPE_CUDA_ORACLE_EXHAUSTIVE)
-
 // Every 65537th bit pattern: 65536 inputs spread over every exponent, sign and NaN payload.
-TEST_P(CudaOracle, strided_float32_sweep) {
+TEST_P(cuda_conversion, strided_float32_sweep) {
   const Checker checker(GetParam());
   Tally tally;
   for (std::uint64_t u = 0; u <= 0xFFFFFFFFu; u += 65537) checker.check(from_bits(static_cast<std::uint32_t>(u)), tally);
@@ -210,7 +214,7 @@ TEST_P(CudaOracle, strided_float32_sweep) {
   EXPECT_GE(tally.total(), 65536u);
 }
 
-TEST_P(CudaOracle, every_rounding_boundary) {
+TEST_P(cuda_conversion, every_rounding_boundary) {
   const Checker checker(GetParam());
   Tally tally;
   for (float x : rounding_boundaries(checker.format)) checker.check(x, tally);
@@ -218,14 +222,14 @@ TEST_P(CudaOracle, every_rounding_boundary) {
   EXPECT_EQ(tally.count[nan_encoding], 0u);  // no NaN among the boundaries
 }
 
-TEST_P(CudaOracle, zeros_infinities_nans_and_float_subnormals) {
+TEST_P(cuda_conversion, zeros_infinities_nans_and_float_subnormals) {
   const Checker checker(GetParam());
   Tally tally;
   for (float x : special_inputs()) checker.check(x, tally);
   EXPECT_EQ(tally.count[mismatch], 0u) << describe(tally);
 }
 
-INSTANTIATE_TEST_SUITE_P(conversions, CudaOracle, ::testing::ValuesIn(kConversions), conversion_name);
+INSTANTIATE_TEST_SUITE_P(conversions, cuda_conversion, ::testing::ValuesIn(kConversions), conversion_name);
 
 // The documented NaN difference, pinned: CUDA gives one NaN encoding for every
 // NaN input, sign dropped; we keep the sign. Both are NaN in the format (or,
@@ -292,7 +296,7 @@ TEST(cuda_oracle, hand_checked_agreements) {
 #else  // FPSCOPE_CUDA_ORACLE_EXHAUSTIVE
 
 // All 2^32 float32 bit patterns, split between two threads.
-TEST_P(CudaOracle, every_float32) {
+TEST_P(cuda_conversion, every_float32) {
   const Checker checker(GetParam());
   constexpr int kThreads = 2;
   std::array<Tally, kThreads> tallies;
@@ -314,7 +318,7 @@ TEST_P(CudaOracle, every_float32) {
   EXPECT_EQ(tally.count[mismatch], 0u) << describe(tally);
 }
 
-INSTANTIATE_TEST_SUITE_P(conversions, CudaOracle, ::testing::ValuesIn(kConversions), conversion_name);
+INSTANTIATE_TEST_SUITE_P(conversions, cuda_conversion, ::testing::ValuesIn(kConversions), conversion_name);
 
 #endif  // FPSCOPE_CUDA_ORACLE_EXHAUSTIVE
 
