@@ -90,6 +90,10 @@ struct RelErrorHistogram {
   bool operator==(const RelErrorHistogram&) const = default;
 };
 
+// Combines two scale summaries (count 0 = empty; groups without values carry
+// +inf / -inf extrema so that they never win a min or max).
+void merge_scale_summary(ScaleSummary& into, const ScaleSummary& other);
+
 // Statistics of the source tensor (the same for every combination).
 struct SourceStats {
   std::uint64_t count = 0;  // elements
