@@ -122,8 +122,8 @@ void expand_one(const std::string& arg, std::vector<std::string>& files, std::ve
     } else if (fs::exists(status)) {
       errors.push_back({path, "", fmt::format("{}: not a regular file or directory", path)});
     } else if (!from_pattern) {
-      const std::string reason = ec ? ec.message() : std::string("no such file or directory");
-      errors.push_back({path, "", fmt::format("{}: {}", path, reason)});
+      const bool missing = status.type() == fs::file_type::not_found || !ec;
+      errors.push_back({path, "", fmt::format("{}: {}", path, missing ? "no such file or directory" : ec.message())});
     }
   };
   std::error_code ec;
