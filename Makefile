@@ -3,13 +3,15 @@
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 CMAKE_FLAGS ?=
 FPSCOPE = $(BUILD)/cli/fpscope
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all deps configure build demo test test-unit test-asan test-python test-exhaustive bench clean
+.PHONY: all deps configure build demo test test-unit test-asan test-python test-fuzz test-exhaustive bench clean
 
 all: build
 
@@ -29,7 +31,7 @@ demo: build
 
 # Every test: the Release build's ctest (exhaustive and GPU labels excluded),
 # the sanitizer build's unit tests, and pytest.
-test: test-unit test-asan test-python
+test: test-unit test-asan test-python test-fuzz
 
 test-unit: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900 -LE 'exhaustive'
@@ -46,6 +48,16 @@ test-python: build
 	    $(PYTHON) -m pytest -q python/tests; \
 	fi
 
+# libFuzzer targets for the readers (tests/fuzz/), clang only: each runs
+# FUZZ_SECONDS over its committed seed corpus; a crash fails the target and
+# leaves its input in $(FUZZ_BUILD)/tests/fuzz/artifacts/.
+test-fuzz: deps
+	$(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFPSCOPE_FUZZ=ON -DFPSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  -DFPSCOPE_CUDA=OFF -DFPSCOPE_BENCH=OFF -DFPSCOPE_PYTHON=OFF -DPython3_EXECUTABLE=$(PYTHON)
+	$(CMAKE) --build $(FUZZ_BUILD) -j $(JOBS) --target fpscope_fuzzers
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
 # Long sweeps (every float32 input against the CUDA headers' host code, ...).
 test-exhaustive: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure -L exhaustive
@@ -54,4 +66,4 @@ bench: build
 	$(BUILD)/bench/fpscope_bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) out
