@@ -209,6 +209,20 @@ TEST(arith, sqrt_and_division_are_correctly_rounded) {
   EXPECT_EQ(div(d(1.0), d(3.0), kFp64, kRup).bits, third_down + 1);
   EXPECT_EQ(div(d(-1.0), d(3.0), kFp64, kRdn).bits, (third_down + 1) | (std::uint64_t{1} << 63));
   EXPECT_EQ(div(d(1.0), d(3.0), kFp64, kRne).flags, kInexact);
+  // Results whose first 11 discarded bits are all zero: only the remainder
+  // (the sticky bit) says they are inexact (values from MPFR at 200 bits).
+  // sqrt(0x1.06bd0fb74b2abp+1) = 0x1.6ec5c790bac25|00172336...p+0
+  const std::uint64_t radicand = d(0x1.06bd0fb74b2abp+1);
+  EXPECT_EQ(sqrt(radicand, kFp64, kRtz).bits, d(0x1.6ec5c790bac25p+0));
+  EXPECT_EQ(sqrt(radicand, kFp64, kRtz).flags, kInexact);
+  EXPECT_EQ(sqrt(radicand, kFp64, kRup).bits, d(0x1.6ec5c790bac26p+0));
+  // 0x1.1aefd14ebfc9dp0 / 0x1.45f9807c525bep0: 0x3FEBC66CE0AED38E, then 11 zero bits, then more.
+  const std::uint64_t dividend = d(0x1.1aefd14ebfc9dp0);
+  const std::uint64_t divisor = d(0x1.45f9807c525bep0);
+  EXPECT_EQ(div(dividend, divisor, kFp64, kRtz).bits, 0x3FEBC66CE0AED38Eu);
+  EXPECT_EQ(div(dividend, divisor, kFp64, kRtz).flags, kInexact);
+  EXPECT_EQ(div(dividend, divisor, kFp64, kRup).bits, 0x3FEBC66CE0AED38Fu);
+  EXPECT_EQ(div(dividend, divisor, kFp64, kRto).bits, 0x3FEBC66CE0AED38Fu);
   // fp32 1/3 = 0x3EAAAAAB (discarded bits 1010...: above the midpoint).
   EXPECT_EQ(div(s(1.0f), s(3.0f), kFp32, kRne).bits, 0x3EAAAAABu);
   EXPECT_EQ(div(s(1.0f), s(3.0f), kFp32, kRtz).bits, 0x3EAAAAAAu);
