@@ -13,5 +13,6 @@ using AddCommand = void (*)(CLI::App& app, int& exit_code);
 void add_formats_command(CLI::App& app, int& exit_code);
 void add_convert_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
+void add_analyze_command(CLI::App& app, int& exit_code);
 
 }  // namespace fpscope::cli

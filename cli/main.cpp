@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       fpscope::cli::add_formats_command,
       fpscope::cli::add_convert_command,
       fpscope::cli::add_quantize_command,
+      fpscope::cli::add_analyze_command,
   };
   for (fpscope::cli::AddCommand add : kCommands) add(app, exit_code);
   try {

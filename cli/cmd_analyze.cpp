@@ -1,0 +1,298 @@
+// cli/cmd_analyze.cpp: `fpscope analyze`: every tensor x format x recipe x rounding, verdicts, training checks, JSON and CSV.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "analysis/atomic_file.h"
+#include "analysis/dataset.h"
+#include "analysis/engine.h"
+#include "analysis/result_json.h"
+#include "analysis/training_checks.h"
+#include "analysis/verdict.h"
+#include "cli/commands.h"
+#include "core/error.h"
+
+#ifndef FPSCOPE_SOURCE_DIR
+#define FPSCOPE_SOURCE_DIR ""
+#endif
+
+namespace fpscope::cli {
+namespace {
+
+struct AnalyzeArgs {
+  std::vector<std::string> paths;
+  std::string formats = "bf16,fp16,e4m3,e5m2,e2m1";
+  std::string recipes = "none,tensor,mx,nvfp4";
+  std::string rounding = "rne";
+  std::string filter;
+  int threads = 1;
+  std::uint64_t seed = 0;
+  std::uint64_t chunk_elements = 1u << 20;
+  std::string json_path;
+  std::string csv_path;
+  std::string thresholds_path;
+  bool quiet = false;
+};
+
+std::vector<std::string> split_list(const std::string& text, const char* what) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) throw Error(std::string("--") + what + " '" + text + "': empty item in the comma-separated list");
+    out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The bundled dump: $FPSCOPE_DATA, else examples/data/tiny-gpt under the source tree.
+std::string default_data_path() {
+  if (const char* env = std::getenv("FPSCOPE_DATA"); env != nullptr && *env != '\0') return env;
+  const std::string bundled = std::string(FPSCOPE_SOURCE_DIR) + "/examples/data/tiny-gpt";
+  if (std::string(FPSCOPE_SOURCE_DIR).empty() || !std::filesystem::exists(bundled)) {
+    throw Error("no PATH given and the bundled dump examples/data/tiny-gpt was not found; set FPSCOPE_DATA or name a file");
+  }
+  return bundled;
+}
+
+char status_char(Status s) {
+  switch (s) {
+    case Status::tolerated: return 'T';
+    case Status::marginal: return 'm';
+    case Status::not_tolerated: return 'x';
+  }
+  return '?';
+}
+
+void print_summary(const DatasetAnalysis& a, const std::vector<Combination>& combos, const VerdictReport& v,
+                   const TrainingReport& training, const std::vector<std::string>& inputs) {
+  std::uint64_t elements = 0;
+  for (const TensorAnalysis& t : a.tensors) elements += t.source.count;
+  fmt::print("fpscope analyze: {} tensors ({} elements) from {}; {} combinations\n", a.tensors.size(), elements,
+             fmt::format("{}", fmt::join(inputs, " ")), combos.size());
+  if (!a.unsupported.empty() || !a.empty.empty() || a.filtered_out > 0) {
+    fmt::print("  not analysed: {} integer/bool, {} empty, {} filtered out\n", a.unsupported.size(), a.empty.size(),
+               a.filtered_out);
+  }
+  fmt::print("\nColumns (T tolerated, m marginal, x not tolerated):\n");
+  for (std::size_t k = 0; k < combos.size(); ++k) {
+    fmt::print("  {:>2} {}\n", k + 1, combination_id(combos[k]));
+  }
+  std::size_t width = 5;
+  for (const LayerVerdict& lv : v.layers) width = std::max(width, lv.layer.size());
+  width = std::min<std::size_t>(width, 48);
+  fmt::print("\n{:<{}} {:<15} ", "layer", width, "role");
+  for (std::size_t k = 0; k < combos.size(); ++k) fmt::print("{}", (k + 1) % 10);
+  fmt::print("  cheapest tolerated\n");
+  for (const LayerVerdict& lv : v.layers) {
+    std::string layer = lv.layer.size() > width ? "..." + lv.layer.substr(lv.layer.size() - width + 3) : lv.layer;
+    fmt::print("{:<{}} {:<15} ", layer, width, role_name(lv.role));
+    for (const auto& e : lv.entries) fmt::print("{}", status_char(e.status));
+    if (lv.cheapest >= 0) {
+      const auto& e = lv.entries[static_cast<std::size_t>(lv.cheapest)];
+      fmt::print("  {} ({:.3g} bits)\n", combination_id(combos[e.combination]), e.bits_per_element);
+    } else {
+      fmt::print("  none\n");
+    }
+  }
+  fmt::print("\nMost sensitive layers:\n");
+  for (std::size_t r = 0; r < std::min<std::size_t>(v.ranking.size(), 10); ++r) {
+    const LayerVerdict& lv = v.layers[v.ranking[r]];
+    fmt::print("  {:>2}. {} ({}): {}\n", r + 1, lv.layer, role_name(lv.role), lv.reason);
+  }
+  // Worst offenders: the tensors x combinations with the largest miss of a threshold, cheapest formats first.
+  struct Offender {
+    std::size_t tensor, combo;
+    const Failure* failure;
+  };
+  std::vector<Offender> offenders;
+  for (std::size_t t = 0; t < v.per_tensor.size(); ++t) {
+    for (std::size_t k = 0; k < combos.size(); ++k) {
+      const Verdict& verdict = v.per_tensor[t][k];
+      if (verdict.status == Status::not_tolerated) offenders.push_back({t, k, &verdict.failures.front()});
+    }
+  }
+  std::stable_sort(offenders.begin(), offenders.end(), [](const Offender& x, const Offender& y) {
+    return x.failure->by > y.failure->by;
+  });
+  if (!offenders.empty()) {
+    fmt::print("\nWorst offenders (not tolerated, largest miss first):\n");
+    for (std::size_t i = 0; i < std::min<std::size_t>(offenders.size(), 10); ++i) {
+      const Offender& o = offenders[i];
+      const TensorInfo& info = a.tensors[o.tensor].info;
+      fmt::print("  {} step {} {}: {}\n", info.name.empty() ? info.file : info.name, info.step,
+                 combination_id(combos[o.combo]), o.failure->describe());
+    }
+  }
+  if (!training.loss_scaling.empty()) {
+    fmt::print("\nLoss scaling (gradients, per step):\n");
+    for (const LossScaleCheck& c : training.loss_scaling) {
+      fmt::print("  step {:>6} {:<6} scale 2^{:<4} underflow {:.3g}% subnormal {:.3g}% (unscaled: underflow {:.3g}%, subnormal {:.3g}%)\n",
+                 c.step, c.format, c.log2_scale, 100 * c.underflow_fraction, 100 * c.subnormal_fraction,
+                 100 * c.unscaled_underflow_fraction, 100 * c.unscaled_subnormal_fraction);
+    }
+  }
+  if (!training.update_swamping.empty()) {
+    fmt::print("\nUpdate swamping (master weights kept in the format; updates lost, RNE vs SR):\n");
+    for (const SwampingCheck& c : training.update_swamping) {
+      fmt::print("  {} steps {}->{} {:<6} lost {:.3g}% (RNE) {:.3g}% (SR); retained {:.3g} / {:.3g}\n", c.name,
+                 c.step_before, c.step_after, c.format, 100 * c.lost_fraction_rne, 100 * c.lost_fraction_sr,
+                 c.retained_rne, c.retained_sr);
+    }
+  }
+  if (!training.storage.empty()) {
+    fmt::print("\nStorage of weights + grads + optimizer state (latest step of each):\n");
+    for (const StorageCost& s : training.storage) {
+      fmt::print("  {:<24} {:>7.3f} bits/element {:>12.0f} bytes\n", s.combination, s.bits_per_element, s.total_bytes);
+    }
+  }
+  if (!a.failures.empty()) {
+    fmt::print("\n{} read failure(s), listed on stderr\n", a.failures.size());
+  }
+}
+
+// Update swamping: weights captured at two or more steps, consecutive captured steps paired.
+std::vector<SwampingCheck> swamping_checks(const DatasetAnalysis& a, const std::vector<Combination>& combos,
+                                           std::uint64_t seed, std::uint64_t chunk_elements) {
+  std::map<std::string, std::vector<const TensorInfo*>> by_name;
+  for (const TensorAnalysis& t : a.tensors) {
+    if (t.info.role == Role::weight && t.info.step >= 0 && !t.info.name.empty()) by_name[t.info.name].push_back(&t.info);
+  }
+  std::vector<std::string> formats;
+  std::vector<Format> parsed;
+  for (const Combination& c : combos) {
+    if (std::find(formats.begin(), formats.end(), c.format_name) == formats.end()) {
+      formats.push_back(c.format_name);
+      parsed.push_back(c.format);
+    }
+  }
+  auto open = [](const TensorInfo& info) -> std::unique_ptr<TensorReader> {
+    for (DatasetEntry& e : open_file(info.file)) {
+      if (e.reader && e.reader->info().name == info.name) return std::move(e.reader);
+    }
+    return nullptr;
+  };
+  std::vector<SwampingCheck> out;
+  for (auto& [name, infos] : by_name) {
+    std::sort(infos.begin(), infos.end(), [](const TensorInfo* x, const TensorInfo* y) { return x->step < y->step; });
+    for (std::size_t i = 0; i + 1 < infos.size(); ++i) {
+      for (std::size_t f = 0; f < parsed.size(); ++f) {
+        auto before = open(*infos[i]);
+        auto after = open(*infos[i + 1]);
+        if (!before || !after || before->info().element_count() != after->info().element_count()) continue;
+        out.push_back(update_swamping(*before, *after, parsed[f], formats[f], seed, chunk_elements));
+      }
+    }
+  }
+  return out;
+}
+
+int run_analyze(const AnalyzeArgs& args) {
+  const std::vector<std::string> formats = split_list(args.formats, "formats");
+  const std::vector<std::string> recipes = split_list(args.recipes, "recipes");
+  const std::vector<std::string> roundings = split_list(args.rounding, "rounding");
+  const std::vector<Combination> combos = make_combinations(formats, recipes, roundings);
+  if (combos.empty()) throw Error("--recipes '" + args.recipes + "' applies to none of --formats '" + args.formats + "'");
+  if (args.threads < 0) throw Error("--threads " + std::to_string(args.threads) + ": must be 0 (all cores) or more");
+  const Thresholds thresholds = args.thresholds_path.empty() ? default_thresholds() : load_thresholds(args.thresholds_path);
+  std::unique_ptr<std::regex> filter;
+  if (!args.filter.empty()) {
+    try {
+      filter = std::make_unique<std::regex>(args.filter);
+    } catch (const std::regex_error& e) {
+      throw Error("--filter '" + args.filter + "': not a valid regular expression: " + e.what());
+    }
+  }
+  std::vector<std::string> inputs = args.paths;
+  if (inputs.empty()) inputs.push_back(default_data_path());
+
+  EngineOptions options{combos, args.threads, args.chunk_elements, args.seed};
+  const bool tty = isatty(STDERR_FILENO) == 1 && !args.quiet;
+  ProgressCallback progress;
+  if (tty) {
+    progress = [](std::size_t done, std::size_t total, std::uint64_t done_elements, std::uint64_t total_elements) {
+      if (total_elements < (1u << 22)) return;  // short runs stay quiet
+      const double pct = total_elements == 0 ? 100.0 : 100.0 * static_cast<double>(done_elements) / static_cast<double>(total_elements);
+      const int bar = static_cast<int>(pct / 5);
+      fmt::print(stderr, "\r[{:<20}] {:5.1f}% {}/{} tensors", std::string(static_cast<std::size_t>(bar), '#'), pct, done, total);
+      if (done == total) fmt::print(stderr, "\n");
+    };
+  }
+  DatasetAnalysis analysis = analyze_dataset(open_dataset(inputs), options, filter.get(), progress);
+  const VerdictReport verdicts = judge_all(analysis, combos, thresholds);
+  TrainingReport training;
+  training.loss_scaling = loss_scale_checks(analysis, combos);
+  training.storage = storage_costs(analysis, combos);
+  try {
+    training.update_swamping = swamping_checks(analysis, combos, args.seed, args.chunk_elements);
+  } catch (const Error& e) {
+    analysis.failures.push_back(ReadError{"", "", std::string("update swamping: ") + e.what()});
+  }
+
+  for (const ReadError& e : analysis.failures) fmt::print(stderr, "fpscope: {}\n", e.message);
+  if (!args.quiet) print_summary(analysis, combos, verdicts, training, inputs);
+
+  RunInfo run;
+  run.inputs = inputs;
+  run.formats = formats;
+  run.recipes = recipes;
+  run.roundings = roundings;
+  if (!args.filter.empty()) run.filter = args.filter;
+  run.seed = args.seed;
+  if (!args.json_path.empty()) {
+    const nlohmann::json doc = result_to_json(run, analysis, combos, thresholds, verdicts, &training);
+    write_file_atomically(args.json_path, doc.dump(1) + "\n");
+  }
+  if (!args.csv_path.empty()) write_file_atomically(args.csv_path, result_to_csv(analysis, combos, verdicts));
+  return analysis.failures.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+void add_analyze_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<AnalyzeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "analyze", "Error, overflow and underflow statistics of tensors in every format, recipe and rounding, with verdicts");
+  cmd->add_option("PATH", args->paths,
+                  "safetensors / .npy files, directories or globs (default: the bundled dump examples/data/tiny-gpt, "
+                  "or $FPSCOPE_DATA)");
+  cmd->add_option("--formats", args->formats, "comma-separated formats (presets or specs)")->capture_default_str();
+  cmd->add_option("--recipes", args->recipes,
+                  "comma-separated recipes: none, tensor[:pow2][:margin=N], delayed[:len=N][:algo=max|most_recent], "
+                  "row, col, block:RxC, mx, nvfp4 (mx/nvfp4 only where the format applies)")
+      ->capture_default_str();
+  cmd->add_option("--rounding", args->rounding, "comma-separated rounding modes: rne rna rtz rup rdn rto sr sr:N")
+      ->capture_default_str();
+  cmd->add_option("--filter", args->filter, "analyse only tensors whose name matches this regular expression");
+  cmd->add_option("--threads", args->threads, "worker threads (0 = all cores); never changes the results")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "stochastic rounding seed")->capture_default_str();
+  cmd->add_option("--chunk-elements", args->chunk_elements, "elements per chunk (memory per thread = 8 bytes x this)")
+      ->capture_default_str();
+  cmd->add_option("--json", args->json_path, "write the result document (reports/schema/result.schema.json)");
+  cmd->add_option("--csv", args->csv_path, "write one CSV row per tensor x format x recipe x rounding");
+  cmd->add_option("--thresholds", args->thresholds_path, "verdict thresholds (JSON; see analysis/verdict.h)");
+  cmd->add_flag("--quiet", args->quiet, "no summary and no progress bar");
+  cmd->footer(
+      "Examples:\n"
+      "  fpscope analyze                                   # the bundled tiny-gpt dump\n"
+      "  fpscope analyze dump/ --formats e4m3,e5m2 --recipes tensor,delayed,block:1x128 --json out/result.json\n"
+      "  fpscope analyze model.safetensors --filter 'mlp' --rounding rne,sr --threads 2 --csv out/result.csv\n"
+      "Exit status: 0 all analysed; 1 some tensors could not be read; 2 usage error.");
+  cmd->callback([args, &exit_code] { exit_code = run_analyze(*args); });
+}
+
+}  // namespace fpscope::cli
