@@ -64,7 +64,7 @@ class DescribedReader final : public TensorReader {
 
 // The first bytes of a file say what it is when its name does not.
 bool starts_like_npy(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
   std::array<char, 6> magic{};
   const ::ssize_t n = ::pread(fd, magic.data(), magic.size(), 0);

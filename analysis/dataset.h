@@ -29,8 +29,8 @@ struct ReadError {
 //
 // Readers are yielded for every tensor whose header entry is valid, including
 // integer and bool tensors (is_float(info().dtype) is false: count them, do not
-// analyse them; their read() throws) and zero-element tensors (element_count()
-// == 0: report them as empty). A reader's read() may still throw fpscope::Error
+// analyse them; the safetensors reader's read() refuses them) and zero-element
+// tensors (element_count() == 0: report them as empty). A reader's read() may still throw fpscope::Error
 // if the file changes or shrinks after it was opened.
 //
 // A tensor whose per-tensor metadata is malformed is yielded as a reader (role

@@ -643,7 +643,8 @@ DatasetEntry error_entry(const std::string& file, std::string tensor, std::strin
 }  // namespace
 
 std::shared_ptr<const ByteSource> file_source(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO named by mistake must not wait for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", path, errno_text(errno)));
   auto d = std::make_shared<Descriptor>(fd);
   struct stat st {};

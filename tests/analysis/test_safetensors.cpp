@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bit>
@@ -490,6 +491,10 @@ TEST_F(SafetensorsFileTest, missing_file_and_directory) {
             std::vector<std::string>{missing + ": cannot open: No such file or directory"});
   EXPECT_EQ(messages(open_safetensors(dir_.string())),
             std::vector<std::string>{dir_.string() + ": is a directory, not a file"});
+  // A FIFO must be refused, not waited on.
+  const std::string fifo = (dir_ / "fifo.safetensors").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(messages(open_safetensors(fifo)), std::vector<std::string>{fifo + ": not a regular file"});
 }
 
 TEST_F(SafetensorsFileTest, file_truncated_after_opening_throws_on_read) {
