@@ -16,17 +16,20 @@ struct PhiloxBlock {
   std::uint32_t word[4];
 };
 
-FPSCOPE_HD constexpr PhiloxBlock philox4x32(std::uint64_t seed, std::uint64_t counter) {
+// Philox4x32-10 on a full 128-bit counter and 64-bit key (Random123's
+// philox4x32_R(10, ctr, key); its kat_vectors check this in test_array.cpp).
+FPSCOPE_HD constexpr PhiloxBlock philox4x32_10(PhiloxBlock counter, std::uint32_t key0,
+                                               std::uint32_t key1) {
   constexpr std::uint32_t kMul0 = 0xD2511F53u;
   constexpr std::uint32_t kMul1 = 0xCD9E8D57u;
   constexpr std::uint32_t kWeyl0 = 0x9E3779B9u;
   constexpr std::uint32_t kWeyl1 = 0xBB67AE85u;
-  std::uint32_t c0 = static_cast<std::uint32_t>(counter);
-  std::uint32_t c1 = static_cast<std::uint32_t>(counter >> 32);
-  std::uint32_t c2 = 0;
-  std::uint32_t c3 = 0;
-  std::uint32_t k0 = static_cast<std::uint32_t>(seed);
-  std::uint32_t k1 = static_cast<std::uint32_t>(seed >> 32);
+  std::uint32_t c0 = counter.word[0];
+  std::uint32_t c1 = counter.word[1];
+  std::uint32_t c2 = counter.word[2];
+  std::uint32_t c3 = counter.word[3];
+  std::uint32_t k0 = key0;
+  std::uint32_t k1 = key1;
   for (int round = 0; round < 10; ++round) {
     const std::uint64_t p0 = static_cast<std::uint64_t>(kMul0) * c0;
     const std::uint64_t p1 = static_cast<std::uint64_t>(kMul1) * c2;
@@ -42,6 +45,13 @@ FPSCOPE_HD constexpr PhiloxBlock philox4x32(std::uint64_t seed, std::uint64_t co
     k1 += kWeyl1;
   }
   return PhiloxBlock{{c0, c1, c2, c3}};
+}
+
+// The block for a 64-bit counter (high counter words zero) under a 64-bit seed.
+FPSCOPE_HD constexpr PhiloxBlock philox4x32(std::uint64_t seed, std::uint64_t counter) {
+  return philox4x32_10(PhiloxBlock{{static_cast<std::uint32_t>(counter),
+                                    static_cast<std::uint32_t>(counter >> 32), 0, 0}},
+                       static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
 }
 
 // The 32 random bits stochastic rounding uses for element `index` under `seed`.

@@ -1,0 +1,229 @@
+// core/fast_paths.h: branch-free rounding of float32 bit patterns to formats that fit inside float32.
+//
+// Internal to the array kernels (core/array.cpp) and their tests. When a format's
+// precision, exponent range and subnormal grid all fit inside binary32 (CPFloat's
+// fast-path condition, Fasi & Mikaitis 2023 s4), rounding x to the format is integer
+// arithmetic on x's bit pattern: normal results drop the d0 = 23 - M low bits of the
+// pattern and the carry runs into the exponent field; results below the format's
+// smallest normal value (the "tiny" range, where the grid is absolute) drop a shift
+// that depends on x's exponent. Both are computed for every element and one is
+// selected, so the element loop has no branches and the compiler vectorises it.
+//
+// Everything that is not plain rounding (NaN and inf inputs, overflow, signed zeros,
+// the flags) takes a per-call constant that make_fast_params() obtains from the
+// generic path in core/round.h, so the policies are written once, there.
+// The exhaustive test (tests/core/test_array_exhaustive.cpp) checks the result and
+// the flags of round_float_bits() against encode()/quantize() for all 2^32 inputs.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <optional>
+
+#include "core/config.h"
+#include "core/format.h"
+#include "core/round.h"
+
+namespace fpscope::detail {
+
+// What a call rounds to: the format's value as float32 bits, or its encoding.
+enum class FastOutput : std::uint8_t { value, encoding };
+
+// Per-element events; fast_flags() maps their OR to the IEEE flags of round.h.
+enum FastEvent : std::uint32_t {
+  kEventInexact = 1,    // finite input, rounded result differs from it
+  kEventUnderflow = 2,  // ... and the input lies below the smallest normal value
+  kEventOverflow = 4,   // finite input, rounded result beyond max finite
+  kEventNanInput = 8,
+  kEventInfInput = 16,
+};
+
+struct FastParams {
+  std::uint32_t normal_shift;     // d0 = 23 - M: pattern bits dropped for normal results
+  std::uint32_t emin_field;       // float32 exponent field of the format's min normal
+  std::uint32_t tiny_shift_base;  // 23 - M (subnormals) or 23 (none): shift at field emin_field
+  // The tiny range's grid is 2^g, g = emin - M (emin without subnormals); a
+  // result kept * 2^g is built with integer operations only, since a float
+  // multiply by a subnormal 2^g costs a microcode assist on x86:
+  std::uint32_t tiny_subnormal_limit;  // kept below this: a float32 subnormal, ...
+  std::uint32_t tiny_subnormal_shift;  // ... whose bits are kept << (g + 149);
+  std::uint32_t tiny_exponent_add;     // else bits(float(kept)) + (g << 23)
+  std::uint32_t max_finite_bits;  // float32 bits of max finite
+  std::uint32_t sr_shift;         // 32 - sr_bits
+  std::uint32_t sr_mask;          // the low sr_bits bits
+  // Encoding output only: normal encoding = (pattern >> d0) - exponent_rebias;
+  // tiny encoding = grid multiple << tiny_encoding_shift.
+  std::uint32_t exponent_rebias;
+  std::uint32_t tiny_encoding_shift;
+  std::uint32_t sign_out;  // the output's sign bit
+  // Results the generic path gives, indexed by the input's sign.
+  std::uint32_t nan_out[2];
+  std::uint32_t inf_out[2];
+  std::uint32_t overflow_out[2];
+  std::uint32_t zero_out[2];
+  std::uint8_t flags_of_event[5];  // flags of each FastEvent bit, in bit order
+};
+
+// Whether the fast path applies: signed formats with a zero whose every value and
+// rounding grid is a binary32 number (tf32, bf16, fp16, every 8-, 6- and 4-bit
+// preset except e8m0); fp32 itself has no bits to drop.
+inline bool fast_path_applies(const Format& f) {
+  if (!f.is_signed || !f.has_zero || f.man_bits > 22) return false;
+  const ExponentRange r = exponent_range(f);
+  const int grid_exp = f.subnormals ? r.emin - f.man_bits : r.emin;
+  return r.emin >= -126 && r.emax <= 127 && grid_exp >= -149;
+}
+
+// The parameters of one call, or nothing when the fast path does not apply.
+inline std::optional<FastParams> make_fast_params(const Format& f, Rounding r, FastOutput out) {
+  if (!fast_path_applies(f)) return std::nullopt;
+  const ExponentRange range = exponent_range(f);
+  const int M = f.man_bits;
+  const int grid_man = f.subnormals ? M : 0;
+  FastParams p{};
+  p.normal_shift = static_cast<std::uint32_t>(23 - M);
+  p.emin_field = static_cast<std::uint32_t>(range.emin + 127);
+  p.tiny_shift_base = static_cast<std::uint32_t>(23 - grid_man);
+  const int grid_exp = range.emin - grid_man;  // >= -149 (fast_path_applies)
+  p.tiny_subnormal_limit = grid_exp < -126 ? std::uint32_t{1} << (-126 - grid_exp) : 1u;
+  p.tiny_subnormal_shift = static_cast<std::uint32_t>(grid_exp < -126 ? grid_exp + 149 : 0);
+  p.tiny_exponent_add = static_cast<std::uint32_t>(grid_exp) << 23;
+  p.max_finite_bits = std::bit_cast<std::uint32_t>(static_cast<float>(limits(f).max_finite));
+  const int sr_bits = r.mode == Mode::sr ? r.sr_bits : 32;
+  p.sr_shift = static_cast<std::uint32_t>(32 - sr_bits);
+  p.sr_mask = static_cast<std::uint32_t>((std::uint64_t{1} << sr_bits) - 1);
+  p.exponent_rebias = static_cast<std::uint32_t>(127 - f.bias) << M;
+  p.tiny_encoding_shift = static_cast<std::uint32_t>(M - grid_man);
+  const bool encoding = out == FastOutput::encoding;
+  p.sign_out = encoding ? static_cast<std::uint32_t>(sign_bit(f)) : 0x8000'0000u;
+  // The special results, from the generic path (never a second copy of the policies).
+  const auto as_output = [&](std::uint64_t bits) {
+    return encoding ? static_cast<std::uint32_t>(bits)
+                    : std::bit_cast<std::uint32_t>(static_cast<float>(decode(bits, f)));
+  };
+  const double inf = std::bit_cast<double>(std::uint64_t{0x7FF0'0000'0000'0000});
+  const double nan = std::bit_cast<double>(std::uint64_t{0x7FF8'0000'0000'0000});
+  for (int s = 0; s < 2; ++s) {
+    const double sign = s ? -1.0 : 1.0;
+    // Negation, not sign * nan: x86 multiplication returns the NaN operand with its own sign.
+    p.nan_out[s] = as_output(encode(s ? -nan : nan, f, r).bits);
+    p.inf_out[s] = as_output(encode(sign * inf, f, r).bits);
+    p.overflow_out[s] = as_output(overflow_bits(f, s != 0, r.mode));
+    p.zero_out[s] = as_output(encode(sign * 0.0, f, r).bits);
+  }
+  // Flags: those round_pack() and encode() report for each kind of event.
+  p.flags_of_event[0] = kInexact;
+  p.flags_of_event[1] = kUnderflow;
+  p.flags_of_event[2] = kOverflow | kInexact;
+  p.flags_of_event[3] = encode(nan, f, r).flags;
+  p.flags_of_event[4] = encode(inf, f, r).flags | encode(-inf, f, r).flags;
+  return p;
+}
+
+inline std::uint8_t fast_flags(std::uint32_t events, const FastParams& p) {
+  std::uint8_t flags = 0;
+  for (int bit = 0; bit < 5; ++bit) {
+    if (events & (1u << bit)) flags |= p.flags_of_event[bit];
+  }
+  return flags;
+}
+
+// All-ones when c holds, else zero; pick() is a branch-free select. Written with
+// masks because GCC leaves some `c ? a : b` as control flow, which stops vectorisation.
+FPSCOPE_FORCEINLINE constexpr std::uint32_t mask_if(bool c) {
+  return 0u - static_cast<std::uint32_t>(c);
+}
+FPSCOPE_FORCEINLINE constexpr std::uint32_t pick(std::uint32_t mask, std::uint32_t a,
+                                                 std::uint32_t b) {
+  return (a & mask) | (b & ~mask);
+}
+
+// x (as its bits) rounded to the format: float32 bits of the value, or the encoding.
+// `random` is sr_random_bits() for the element (Mode::sr only). ORs the element's
+// FastEvent bits into `events`. No branches: every select is a mask.
+template <Mode kMode, FastOutput kOut>
+FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_t random,
+                                                   const FastParams& p, std::uint32_t& events) {
+  constexpr std::uint32_t kHalf32 = 0x8000'0000u;
+  const std::uint32_t sign = x >> 31;
+  const std::uint32_t negative = mask_if(sign != 0);
+  const std::uint32_t magnitude = x & 0x7FFF'FFFFu;
+  const std::uint32_t field = magnitude >> 23;
+  const std::uint32_t tiny = mask_if(field < p.emin_field);
+
+  // Normal results: drop d0 pattern bits; a carry moves into the exponent field.
+  const std::uint32_t kept_normal = magnitude >> p.normal_shift;
+  const std::uint32_t frac_normal = magnitude << (32 - p.normal_shift);
+
+  // Tiny range: the significand (with its implicit bit) shifted to the absolute
+  // grid 2^g; the shift grows by one per binade below the min normal.
+  const std::uint32_t has_implicit = field != 0 ? 1u : 0u;
+  const std::uint32_t significand = (magnitude & 0x7F'FFFFu) | (has_implicit << 23);
+  const std::uint32_t field_eff = field | (has_implicit ^ 1u);  // float32 subnormals: field 1
+  // Wraps to a huge value for non-tiny inputs: every shift below is clamped and
+  // the tiny results are then discarded.
+  const std::uint32_t shift = p.tiny_shift_base + p.emin_field - field_eff;
+  const std::uint32_t shift31 = shift < 31 ? shift : 31;  // significand < 2^24: >> 31 gives 0
+  const std::uint32_t kept_tiny = significand >> shift31;
+  const std::uint32_t right = shift > 32 ? shift - 32 : 0;
+  const std::uint32_t frac_tiny =
+      pick(mask_if(shift <= 32), significand << ((32 - shift) & 31),
+           significand >> (right < 31 ? right : 31));
+  const std::uint32_t inexact_tiny = mask_if((significand & ~(0xFFFF'FFFFu << shift31)) != 0);
+
+  // frac: the discarded part as a left-aligned 32-bit fraction of one ulp. Below
+  // 32 discarded bits only its top bits survive, enough for every mode: the
+  // value is then under half an ulp, and inexactness comes from inexact_tiny.
+  std::uint32_t kept = pick(tiny, kept_tiny, kept_normal);
+  const std::uint32_t frac = pick(tiny, frac_tiny, frac_normal);
+  const std::uint32_t inexact = pick(tiny, inexact_tiny, mask_if(frac_normal != 0));
+  std::uint32_t increment = 0;
+  if constexpr (kMode == Mode::rne) {
+    increment = static_cast<std::uint32_t>(frac > kHalf32) |
+                (static_cast<std::uint32_t>(frac == kHalf32) & kept);
+  } else if constexpr (kMode == Mode::rna) {
+    increment = static_cast<std::uint32_t>(frac >= kHalf32);
+  } else if constexpr (kMode == Mode::rup) {
+    increment = inexact & ~negative & 1u;
+  } else if constexpr (kMode == Mode::rdn) {
+    increment = inexact & negative & 1u;
+  } else if constexpr (kMode == Mode::rto) {
+    kept |= inexact & 1u;
+  } else if constexpr (kMode == Mode::sr) {
+    // round_pack: up iff lead + noise carries out of sr_bits bits, i.e. noise > mask - lead.
+    const std::uint32_t lead = frac >> p.sr_shift;
+    increment = static_cast<std::uint32_t>((random & p.sr_mask) > (lead ^ p.sr_mask));
+  }
+  kept += increment & 1u;
+
+  const std::uint32_t normal_pattern = kept << p.normal_shift;
+  std::uint32_t result;
+  if constexpr (kOut == FastOutput::value) {
+    // kept <= 2^M converts exactly; kept = 0 takes the subnormal branch and gives +0.
+    const std::uint32_t tiny_normal =
+        std::bit_cast<std::uint32_t>(static_cast<float>(static_cast<std::int32_t>(kept))) +
+        p.tiny_exponent_add;
+    const std::uint32_t tiny_value = pick(mask_if(kept < p.tiny_subnormal_limit),
+                                          kept << p.tiny_subnormal_shift, tiny_normal);
+    result = pick(tiny, tiny_value, normal_pattern);
+  } else {
+    result = pick(tiny, kept << p.tiny_encoding_shift, kept - p.exponent_rebias);
+  }
+  const std::uint32_t is_nan = mask_if(magnitude > 0x7F80'0000u);
+  const std::uint32_t is_inf = mask_if(magnitude == 0x7F80'0000u);
+  const std::uint32_t finite = mask_if(magnitude < 0x7F80'0000u);
+  const std::uint32_t overflow = finite & ~tiny & mask_if(normal_pattern > p.max_finite_bits);
+  // Per-sign constants by select rather than table[sign], which would need a gather.
+  const std::uint32_t zero = pick(negative, p.zero_out[1], p.zero_out[0]);
+  result = pick(mask_if(result == 0), zero, result | (negative & p.sign_out));
+  result = pick(overflow, pick(negative, p.overflow_out[1], p.overflow_out[0]), result);
+  result = pick(is_inf, pick(negative, p.inf_out[1], p.inf_out[0]), result);
+  result = pick(is_nan, pick(negative, p.nan_out[1], p.nan_out[0]), result);
+
+  const std::uint32_t finite_inexact = finite & inexact;
+  events |= (finite_inexact & kEventInexact) | (finite_inexact & tiny & kEventUnderflow) |
+            (overflow & kEventOverflow) | (is_nan & kEventNanInput) | (is_inf & kEventInfInput);
+  return result;
+}
+
+}  // namespace fpscope::detail
