@@ -148,25 +148,43 @@ struct DecodedValue {
   bool finite = true;
 };
 
-DecodedValue decode_operand(double v, const OperandFormat& of, const char* which, std::size_t index) {
+[[noreturn]] __attribute__((noinline)) void throw_not_a_value(double v, const OperandFormat& of, const char* which,
+                                                               std::size_t index) {
+  throw Error(std::string("accumulation model: operand ") + which + " element " + std::to_string(index) +
+              " = " + std::to_string(v) + " is not a value of format " + format_name(of.format) +
+              "; quantize the operands first");
+}
+
+// Hot in model_gemm (every operand element once): bit operations only; the
+// message is built out of line.
+FPSCOPE_FORCEINLINE DecodedValue decode_operand(double v, const OperandFormat& of, const char* which,
+                                                std::size_t index) {
   DecodedValue d;
-  if (v == 0.0) return d;
-  if (!std::isfinite(v)) {
+  const auto u = std::bit_cast<std::uint64_t>(v);
+  if ((u << 1) == 0) return d;  // +-0
+  const int field = static_cast<int>((u >> 52) & 0x7FF);
+  if (field == 0x7FF) {
     d.finite = false;
     return d;
   }
-  const Unpacked p = unpack(v);
-  const int e = std::max(p.exp, of.emin);
-  const int shift = 63 - of.man_bits + (e - p.exp);  // from the 64-bit significand to units of 2^(e - M)
-  const bool fits = std::abs(v) <= of.max_finite && shift < 64 &&
-                    (p.sig & ((std::uint64_t{1} << shift) - 1)) == 0;
-  if (!fits) {
-    throw Error(std::string("accumulation model: operand ") + which + " element " +
-                std::to_string(index) + " = " + std::to_string(v) + " is not a value of format " +
-                format_name(of.format) + "; quantize the operands first");
+  // v = sig53 * 2^(e_real - 52); binary64 subnormals are normalised by unpack().
+  std::uint64_t sig53;
+  int e_real;
+  if (field != 0) {
+    sig53 = (u & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{1} << 52);
+    e_real = field - 1023;
+  } else {
+    const Unpacked p = unpack(v);
+    sig53 = p.sig >> 11;
+    e_real = p.exp;
   }
-  const auto m = static_cast<std::int32_t>(p.sig >> shift);
-  d.sig = p.sign ? -m : m;
+  const int e = std::max(e_real, of.emin);
+  const int shift = 52 - of.man_bits + (e - e_real);  // from units of 2^(e_real - 52) to 2^(e - M)
+  if (shift >= 53 || (sig53 & ((std::uint64_t{1} << shift) - 1)) != 0 || std::abs(v) > of.max_finite) {
+    throw_not_a_value(v, of, which, index);
+  }
+  const auto m = static_cast<std::int32_t>(sig53 >> shift);
+  d.sig = (u >> 63) ? -m : m;
   d.exp = e;
   return d;
 }
@@ -621,15 +639,15 @@ struct DecodedMatrix {
 };
 
 DecodedMatrix decode_matrix(std::span<const double> x, std::size_t rows, std::size_t depth,
-                            const OperandFormat& of, const char* which) {
+                            const OperandFormat& of, const char* which, bool keep_values) {
   DecodedMatrix d;
   d.sig.resize(x.size());
   d.exp.resize(x.size());
-  d.values.resize(x.size());
+  if (keep_values) d.values.resize(x.size());
   d.row_special.assign(rows, 0);
   for (std::size_t i = 0; i < x.size(); ++i) {
     const DecodedValue v = decode_operand(x[i], of, which, i);
-    d.values[i] = v;
+    if (keep_values) d.values[i] = v;
     d.sig[i] = v.sig;
     d.exp[i] = v.sig == 0 ? kZeroExp : v.exp;
     if (!v.finite) d.row_special[i / depth] = 1;
@@ -647,43 +665,201 @@ bool narrow_kernel_applies(const AccumulationModel& m, const OperandFormat& fa, 
   return base >= 0 && fa.man_bits + fb.man_bits + 2 <= 31 && m.fraction_bits + 2 + group_bits <= 30;
 }
 
-// One segment (a promotion interval, or the whole row) of the narrow fused
-// chain: exactly fused_group() repeated, with int32 lanes the compiler
-// vectorises (products below 2^(F+2) after alignment, sums below 2^30).
-__attribute__((target_clones("avx2", "default"))) double narrow_segment(
-    const FusedParams& p, const std::int32_t* sa, const std::int32_t* ea, const std::int32_t* sb,
-    const std::int32_t* eb, std::size_t n, std::size_t group) {
-  double acc = 0.0;
-  const std::int32_t base = p.product_base;
-  for (std::size_t g = 0; g < n; g += group) {
-    const std::size_t len = std::min(group, n - g);
-    std::int32_t max_exp = kZeroExp;
-    for (std::size_t t = g; t < g + len; ++t) {
-      // Zero operands carry kZeroExp, so their products never set the maximum.
-      max_exp = std::max(max_exp, ea[t] + eb[t]);
-    }
-    if (acc != 0.0) max_exp = std::max(max_exp, std::max(exponent_of(acc), p.accumulator_emin));
-    if (max_exp < kZeroExp / 2) {  // all products zero and acc zero
-      continue;
-    }
-    std::int32_t sum = 0;
-    for (std::size_t t = g; t < g + len; ++t) {
-      const std::int32_t product = sa[t] * sb[t];
-      const std::int32_t distance = std::min(max_exp - (ea[t] + eb[t]), 31);
-      const auto mag = static_cast<std::uint32_t>(product < 0 ? -product : product) << base;
-      const auto aligned = static_cast<std::int32_t>(mag >> distance);
-      sum += product < 0 ? -aligned : aligned;
-    }
-    if (acc != 0.0) {
-      // c < 2^(max_exp + 1), so |c| * 2^(F - max_exp) < 2^(F + 1): the conversion truncates exactly.
-      const double scaled = detail::ldexp_exact(std::fabs(acc), p.fraction_bits - max_exp);
-      const auto aligned = static_cast<std::int32_t>(scaled);
-      sum += acc < 0 ? -aligned : aligned;
-    }
-    acc = round_group_sum(sum, max_exp - p.fraction_bits, p);
-    if (!std::isfinite(acc)) return acc;
+// The running sum of the narrow kernel: sig * 2^unit (sig signed), a value of
+// the accumulator format kept as an integer so a group needs no floating point.
+struct RunningSum {
+  std::int64_t sig = 0;
+  int unit = 0;
+};
+
+struct NarrowParams {
+  FusedParams fused;
+  int man_bits;       // of the accumulator
+  int emax;           // of the accumulator
+  std::uint64_t max_mantissa;
+  bool round_nearest; // RNE, else RTZ (other modes take the general rounding)
+  bool fast_rounding;
+};
+
+NarrowParams narrow_params(const FusedParams& p) {
+  const ExponentRange r = exponent_range(p.accumulator);
+  const Mode mode = p.rounding.mode;
+  return NarrowParams{p, p.accumulator.man_bits, r.emax, r.max_mantissa, mode == Mode::rne,
+                      (mode == Mode::rne || mode == Mode::rtz) && p.accumulator.is_signed};
+}
+
+RunningSum running_sum_of(double x) {
+  const Term t = term_of(x);
+  if (t.mag == 0) return RunningSum{};
+  const auto m = static_cast<std::int64_t>(t.mag);
+  return RunningSum{t.negative ? -m : m, t.lsb_exp};
+}
+
+// sum * 2^unit rounded to the accumulator: the integer fast path for normal
+// results in RTZ or RNE, round_group_sum() (round_pack) otherwise. Returns false
+// when the result is not finite (then *finite_or_special holds it).
+FPSCOPE_FORCEINLINE bool round_to_running_sum(std::int64_t sum, int unit, const NarrowParams& np, RunningSum& c, double& special) {
+  if (sum == 0) {
+    c = RunningSum{};
+    return true;
   }
-  return acc;
+  if (np.fast_rounding) {
+    const bool negative = sum < 0;
+    std::uint64_t mag = negative ? 0 - static_cast<std::uint64_t>(sum) : static_cast<std::uint64_t>(sum);
+    const int lead = 63 - detail::count_leading_zeros(mag);
+    int exp = unit + lead;
+    if (exp >= np.fused.accumulator_emin && exp <= np.emax) {
+      int shift = lead - np.man_bits;
+      if (shift > 0) {
+        std::uint64_t q = mag >> shift;
+        if (np.round_nearest) {
+          const std::uint64_t rem = mag & ((std::uint64_t{1} << shift) - 1);
+          const std::uint64_t half = std::uint64_t{1} << (shift - 1);
+          if (rem > half || (rem == half && (q & 1))) ++q;
+          if (q >> (np.man_bits + 1)) {  // carried into the next binade
+            q >>= 1;
+            ++shift;
+            ++exp;
+          }
+        }
+        mag = q;
+      } else {
+        shift = 0;
+      }
+      const std::uint64_t mantissa = (mag << (np.man_bits - (63 - detail::count_leading_zeros(mag)))) &
+                                     ((std::uint64_t{1} << np.man_bits) - 1);
+      if (exp < np.emax || (exp == np.emax && mantissa <= np.max_mantissa)) {
+        c = RunningSum{negative ? -static_cast<std::int64_t>(mag) : static_cast<std::int64_t>(mag), unit + shift};
+        return true;
+      }
+    }
+  }
+  const double r = round_group_sum(sum, unit, np.fused);
+  if (!std::isfinite(r)) {
+    special = r;
+    return false;
+  }
+  c = running_sum_of(r);
+  return true;
+}
+
+// One group of the narrow kernel: the products' largest exponent and their
+// aligned, truncated sum (c excluded). kLen > 0 fixes the length at compile
+// time (full groups, unrolled), kLen = 0 takes `len`.
+template <std::size_t kLen>
+FPSCOPE_FORCEINLINE void narrow_group(const std::int32_t* ma, const std::int32_t* ea, const std::int32_t* mb,
+                                      const std::int32_t* eb, std::size_t len, std::int32_t base,
+                                      std::int32_t c_exp, std::int32_t& max_exp, std::int32_t& sum) {
+  const std::size_t n = kLen > 0 ? kLen : len;
+  std::int32_t top = c_exp;
+  for (std::size_t t = 0; t < n; ++t) {
+    // Zero operands carry kZeroExp, so their products never set the maximum.
+    top = std::max(top, ea[t] + eb[t]);
+  }
+  std::int32_t total = 0;
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::int32_t product = ma[t] * mb[t];
+    const std::int32_t distance = std::min(top - (ea[t] + eb[t]), 31);
+    const auto mag = static_cast<std::uint32_t>(product < 0 ? -product : product) << base;
+    const auto aligned = static_cast<std::int32_t>(mag >> distance);
+    total += product < 0 ? -aligned : aligned;
+  }
+  max_exp = top;
+  sum = total;
+}
+
+// How the narrow kernel promotes (DeepSeek-V3 s3.3.2): every `interval`
+// products (0 = never) the chain's value is added into the promoted sum.
+struct NarrowPromotion {
+  std::size_t interval = 0;
+  bool fp32_rne = false;  // the promoted sum is fp32 RNE and the chain's values fit fp32
+  const AccumulationModel* model = nullptr;
+};
+
+double promote_general(double promoted, double partial, const AccumulationModel& m) {
+  return round_sum(promoted, partial, m.promoted, m.promoted_rounding);
+}
+
+FPSCOPE_FORCEINLINE double promote_value(double promoted, double partial, const NarrowPromotion& pr) {
+  // fp32 RNE adds of values that fit fp32 are a binary64 add rounded to float
+  // (Figueroa: 53 >= 2 * 24 + 2 makes the double rounding innocuous).
+  if (pr.fp32_rne) return static_cast<double>(static_cast<float>(promoted + partial));
+  return promote_general(promoted, partial, *pr.model);
+}
+
+// A whole dot product of the narrow fused chain for kCols columns that share
+// the row of A: exactly fused_group() repeated (and promoted), with int32 lanes
+// the compiler vectorises (products below 2^(F+2) after alignment, sums below
+// 2^30). Two columns at a time let one column's scalar rounding overlap the
+// other's vector work.
+template <int kCols>
+FPSCOPE_FORCEINLINE void narrow_dot_body(const NarrowParams& np, const NarrowPromotion& pr, const std::int32_t* sa,
+                                         const std::int32_t* ea, const std::int32_t* const* sb,
+                                         const std::int32_t* const* eb, std::size_t n, std::size_t group,
+                                         double* out) {
+  const FusedParams& p = np.fused;
+  RunningSum c[kCols];
+  double promoted[kCols] = {};
+  bool finished[kCols] = {};
+  const std::int32_t base = p.product_base;
+  const std::size_t interval = pr.interval > 0 ? pr.interval : n;
+  auto chain_value = [](const RunningSum& r) {
+    return r.sig == 0 ? 0.0 : detail::ldexp_exact(static_cast<double>(r.sig), r.unit);
+  };
+  for (std::size_t seg = 0; seg < n; seg += interval) {
+    const std::size_t seg_end = std::min(n, seg + interval);
+    for (std::size_t g = seg; g < seg_end; g += group) {
+      const std::size_t len = std::min(group, seg_end - g);
+      for (int col = 0; col < kCols; ++col) {
+        if (finished[col]) continue;
+        RunningSum& cc = c[col];
+        std::uint64_t c_mag = 0;
+        std::int32_t c_exp = kZeroExp;
+        if (cc.sig != 0) {
+          c_mag = cc.sig < 0 ? 0 - static_cast<std::uint64_t>(cc.sig) : static_cast<std::uint64_t>(cc.sig);
+          c_exp = std::max(cc.unit + 63 - detail::count_leading_zeros(c_mag), p.accumulator_emin);
+        }
+        std::int32_t max_exp = kZeroExp;
+        std::int32_t sum = 0;
+        if (len == 32) {  // the fp8 tensor-core group: fully unrolled
+          narrow_group<32>(sa + g, ea + g, sb[col] + g, eb[col] + g, len, base, c_exp, max_exp, sum);
+        } else {
+          narrow_group<0>(sa + g, ea + g, sb[col] + g, eb[col] + g, len, base, c_exp, max_exp, sum);
+        }
+        if (max_exp < kZeroExp / 2) continue;  // all products zero and c zero
+        std::int64_t total = sum;
+        if (c_mag != 0) {
+          // trunc(|c| * 2^(F - max_exp)): c's unit brought to the group's unit 2^(max_exp - F).
+          const int shift = cc.unit - (max_exp - p.fraction_bits);
+          const std::uint64_t aligned = shift >= 0 ? c_mag << shift : (shift > -64 ? c_mag >> -shift : 0);
+          total += cc.sig < 0 ? -static_cast<std::int64_t>(aligned) : static_cast<std::int64_t>(aligned);
+        }
+        if (!round_to_running_sum(total, max_exp - p.fraction_bits, np, cc, out[col])) finished[col] = true;
+      }
+    }
+    if (pr.interval > 0) {
+      for (int col = 0; col < kCols; ++col) {
+        if (finished[col]) continue;
+        promoted[col] = promote_value(promoted[col], chain_value(c[col]), pr);
+        c[col] = RunningSum{};
+      }
+    }
+  }
+  for (int col = 0; col < kCols; ++col) {
+    if (!finished[col]) out[col] = pr.interval > 0 ? promoted[col] : chain_value(c[col]);
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void narrow_dot1(
+    const NarrowParams& np, const NarrowPromotion& pr, const std::int32_t* sa, const std::int32_t* ea,
+    const std::int32_t* const* sb, const std::int32_t* const* eb, std::size_t n, std::size_t group, double* out) {
+  narrow_dot_body<1>(np, pr, sa, ea, sb, eb, n, group, out);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void narrow_dot2(
+    const NarrowParams& np, const NarrowPromotion& pr, const std::int32_t* sa, const std::int32_t* ea,
+    const std::int32_t* const* sb, const std::int32_t* const* eb, std::size_t n, std::size_t group, double* out) {
+  narrow_dot_body<2>(np, pr, sa, ea, sb, eb, n, group, out);
 }
 
 template <class Body>
@@ -732,12 +908,13 @@ void model_gemm(const AccumulationModel& m, std::span<const double> a, const For
   }
   const OperandFormat ofa = operand_format(fa);
   const OperandFormat ofb = operand_format(fb);
-  const DecodedMatrix da = decode_matrix(a, s.rows, s.depth, ofa, "A");
-  const DecodedMatrix db = decode_matrix(b, s.cols, s.depth, ofb, "B");
   const FusedParams fp = fused_params(m, ofa, ofb);
+  const bool narrow = narrow_kernel_applies(m, ofa, ofb);
+  const DecodedMatrix da = decode_matrix(a, s.rows, s.depth, ofa, "A", !narrow);
+  const DecodedMatrix db = decode_matrix(b, s.cols, s.depth, ofb, "B", !narrow);
   const std::size_t K = s.depth;
   const auto interval = m.promotion_interval > 0 ? static_cast<std::size_t>(m.promotion_interval) : K;
-  const bool narrow = narrow_kernel_applies(m, ofa, ofb);
+  const NarrowParams np = narrow_params(fp);
   const bool seq_fp32 = m.summation == Summation::sequential && m.exact_products &&
                         m.accumulator == kFp32 && m.accumulator_rounding.mode == Mode::rne &&
                         m.promotion_interval == 0 && fits_fp32(fa) && fits_fp32(fb);
@@ -747,9 +924,36 @@ void model_gemm(const AccumulationModel& m, std::span<const double> a, const For
     fa32.assign(a.begin(), a.end());
     fb32.assign(b.begin(), b.end());
   }
+  // Promotion: fp32 RNE adds of accumulator values that fit fp32 are a binary64
+  // add rounded to float (Figueroa: 53 >= 2 * 24 + 2 makes the double rounding innocuous).
+  const bool promote_fp32 = m.promoted == kFp32 && m.promoted_rounding.mode == Mode::rne && fits_fp32(m.accumulator);
+  auto promote = [&](double promoted, double partial) {
+    if (promote_fp32) return static_cast<double>(static_cast<float>(promoted + partial));
+    return round_sum(promoted, partial, m.promoted, m.promoted_rounding);
+  };
+  // The narrow kernel, two columns at a time (one when only one is left).
+  const NarrowPromotion narrow_promotion{static_cast<std::size_t>(m.promotion_interval), promote_fp32, &m};
+  auto narrow_columns = [&](std::size_t i, std::size_t j, int count, double* results) {
+    const std::int32_t* sb[2] = {db.sig.data() + j * K, db.sig.data() + (j + count - 1) * K};
+    const std::int32_t* eb[2] = {db.exp.data() + j * K, db.exp.data() + (j + count - 1) * K};
+    const auto group = static_cast<std::size_t>(m.group_size);
+    if (count == 2) {
+      narrow_dot2(np, narrow_promotion, da.sig.data() + i * K, da.exp.data() + i * K, sb, eb, K, group, results);
+    } else {
+      narrow_dot1(np, narrow_promotion, da.sig.data() + i * K, da.exp.data() + i * K, sb, eb, K, group, results);
+    }
+  };
   for_rows(s.rows, threads, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t i = r0; i < r1; ++i) {
       for (std::size_t j = 0; j < s.cols; ++j) {
+        if (narrow && !da.row_special[i] && !db.row_special[j]) {
+          double results[2];
+          const int count = (j + 1 < s.cols && !db.row_special[j + 1]) ? 2 : 1;
+          narrow_columns(i, j, count, results);
+          out[i * s.cols + j] = results[0];
+          if (count == 2) out[i * s.cols + ++j] = results[1];
+          continue;
+        }
         const std::span<const double> ra = a.subspan(i * K, K);
         const std::span<const double> rb = b.subspan(j * K, K);
         double& result = out[i * s.cols + j];
@@ -771,20 +975,13 @@ void model_gemm(const AccumulationModel& m, std::span<const double> a, const For
         double promoted = 0.0;
         for (std::size_t seg = 0; seg < K; seg += interval) {
           const std::size_t n = std::min(interval, K - seg);
-          double partial;
-          if (narrow) {
-            partial = narrow_segment(fp, da.sig.data() + i * K + seg, da.exp.data() + i * K + seg,
-                                     db.sig.data() + j * K + seg, db.exp.data() + j * K + seg, n,
-                                     static_cast<std::size_t>(m.group_size));
-          } else {
-            partial = chain(m, fp, ra.subspan(seg, n), va.subspan(seg, n), rb.subspan(seg, n),
-                            vb.subspan(seg, n), 0.0);
-          }
+          const double partial = chain(m, fp, ra.subspan(seg, n), va.subspan(seg, n), rb.subspan(seg, n),
+                                       vb.subspan(seg, n), 0.0);
           if (m.promotion_interval == 0 || !std::isfinite(partial)) {
             promoted = partial;
             if (!std::isfinite(partial)) break;
           } else {
-            promoted = round_sum(promoted, partial, m.promoted, m.promoted_rounding);
+            promoted = promote(promoted, partial);
           }
         }
         result = promoted;
