@@ -14,6 +14,11 @@
 // an exact zero sum is +0, or -0 when rounding toward -inf. A format without an
 // infinity or a NaN maps such results exactly as encode() maps +-inf and NaN
 // (its overflow policy), so operations and conversions agree.
+//
+// Stochastic rounding sees the discarded bits that fit round_pack's 64-bit
+// significand: all sr_bits of them for targets of up to 32 significand bits;
+// for wider targets (fp64: 11 bits) the rest of the exact result only reaches
+// the sticky bit, which SR ignores, so P(up) is resolved to 2^-(63 - man_bits).
 #pragma once
 
 #include <bit>

@@ -297,6 +297,23 @@ TEST(arith, e8m0_products_of_powers_of_two_are_exact) {
   EXPECT_EQ(zero.flags, kInexact | kUnderflow);
 }
 
+TEST(arith, stochastic_rounding_uses_the_exact_result) {
+  // 1 + 2^-12 lies a quarter of the fp16 gap (2^-10) above 1: with 8 random bits
+  // it rounds up for exactly 64 of the 256 noise values. A sum rounded to fp16
+  // first would be 1 and never round up.
+  const Rounding sr{Mode::sr, 8};
+  int up = 0;
+  for (std::uint32_t noise = 0; noise < 256; ++noise) {
+    const Encoded e = add(kH1, 0x0C00 /* 2^-12 */, kFp16, sr, noise);
+    EXPECT_TRUE(e.bits == kH1 || e.bits == 0x3C01u);
+    EXPECT_EQ(e.flags, kInexact);
+    up += e.bits == 0x3C01u ? 1 : 0;
+  }
+  EXPECT_EQ(up, 64);
+  // An exact result does not move whatever the noise.
+  EXPECT_EQ(mul(kH2, kH2, kFp16, sr, 255).bits, 0x4400u);
+}
+
 TEST(arith, usable_in_constant_expressions) {
   constexpr Format f = Format{.exp_bits = 5, .man_bits = 10, .bias = 15};
   static_assert(add(0x3C00, 0x3C00, f, Rounding{}).bits == 0x4000);
