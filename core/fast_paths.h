@@ -36,6 +36,7 @@ enum FastEvent : std::uint32_t {
   kEventOverflow = 4,   // finite input, rounded result beyond max finite
   kEventNanInput = 8,
   kEventInfInput = 16,
+  kEventAboveMaxFinite = 32,  // FastRange::up_to_max_finite passed an input through
 };
 
 struct FastParams {
@@ -138,10 +139,14 @@ FPSCOPE_FORCEINLINE constexpr std::uint32_t pick(std::uint32_t mask, std::uint32
   return (a & mask) | (b & ~mask);
 }
 
+// Which inputs a kernel instance handles: all of them, or (the common case, a
+// little cheaper) those up to max finite, passing larger ones through unchanged.
+enum class FastRange : std::uint8_t { all, up_to_max_finite };
+
 // x (as its bits) rounded to the format: float32 bits of the value, or the encoding.
 // `random` is sr_random_bits() for the element (Mode::sr only). ORs the element's
 // FastEvent bits into `events`. No branches: every select is a mask.
-template <Mode kMode, FastOutput kOut>
+template <Mode kMode, FastOutput kOut, FastRange kRange = FastRange::all>
 FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_t random,
                                                    const FastParams& p, std::uint32_t& events) {
   constexpr std::uint32_t kHalf32 = 0x8000'0000u;
@@ -209,13 +214,23 @@ FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_
   } else {
     result = pick(tiny, kept << p.tiny_encoding_shift, kept - p.exponent_rebias);
   }
+  // Per-sign constants by select rather than table[sign], which would need a gather.
+  const std::uint32_t zero = pick(negative, p.zero_out[1], p.zero_out[0]);
+  result = pick(mask_if(result == 0), zero, result | (negative & p.sign_out));
+  if constexpr (kRange == FastRange::up_to_max_finite) {
+    // Inputs above max finite (overflow candidates, inf, NaN) come back unchanged
+    // and flagged; the caller runs them again through FastRange::all.
+    const std::uint32_t above = mask_if(magnitude > p.max_finite_bits);
+    result = pick(above, x, result);
+    const std::uint32_t counted_inexact = inexact & ~above;
+    events |= (counted_inexact & kEventInexact) | (counted_inexact & tiny & kEventUnderflow) |
+              (above & kEventAboveMaxFinite);
+    return result;
+  }
   const std::uint32_t is_nan = mask_if(magnitude > 0x7F80'0000u);
   const std::uint32_t is_inf = mask_if(magnitude == 0x7F80'0000u);
   const std::uint32_t finite = mask_if(magnitude < 0x7F80'0000u);
   const std::uint32_t overflow = finite & ~tiny & mask_if(normal_pattern > p.max_finite_bits);
-  // Per-sign constants by select rather than table[sign], which would need a gather.
-  const std::uint32_t zero = pick(negative, p.zero_out[1], p.zero_out[0]);
-  result = pick(mask_if(result == 0), zero, result | (negative & p.sign_out));
   result = pick(overflow, pick(negative, p.overflow_out[1], p.overflow_out[0]), result);
   result = pick(is_inf, pick(negative, p.inf_out[1], p.inf_out[0]), result);
   result = pick(is_nan, pick(negative, p.nan_out[1], p.nan_out[0]), result);
@@ -225,5 +240,13 @@ FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_
             (overflow & kEventOverflow) | (is_nan & kEventNanInput) | (is_inf & kEventInfInput);
   return result;
 }
+
+// The instruction sets the array kernels are compiled for (core/array.cpp picks
+// the widest the CPU has). Tests force each one the CPU supports in turn.
+enum class KernelIsa : std::uint8_t { baseline, avx2, avx512 };
+KernelIsa detected_kernel_isa();
+// Test hook: the ISA the kernels use from now on (clamped to what the CPU has);
+// returns the one in effect. Not for library users: it is process-wide.
+KernelIsa use_kernel_isa_for_testing(KernelIsa isa);
 
 }  // namespace fpscope::detail

@@ -241,13 +241,28 @@ void expect_matches_oracle(const std::vector<float>& in, const Case& c, std::uin
   EXPECT_EQ(array_flags, expected_flags);
 }
 
-TEST(fast_path, matches_the_rounding_core_on_boundaries_and_a_strided_sample) {
-  for (const char* name : kFastFormats) {
-    const std::vector<float> in = sample_inputs(parse_format(name));
-    for (const Rounding& r : kAllRoundings) {
-      expect_matches_oracle(in, Case{name, r}, 3);  // offset 3: SR starts mid-block
-    }
+// Runs `body` once per kernel instruction set this CPU has (baseline, AVX2,
+// AVX-512), then restores the detected one.
+template <class Body>
+void for_each_kernel_isa(Body body) {
+  for (detail::KernelIsa isa :
+       {detail::KernelIsa::baseline, detail::KernelIsa::avx2, detail::KernelIsa::avx512}) {
+    if (detail::use_kernel_isa_for_testing(isa) != isa) continue;
+    SCOPED_TRACE("kernel ISA " + std::to_string(static_cast<int>(isa)));
+    body();
   }
+  detail::use_kernel_isa_for_testing(detail::detected_kernel_isa());
+}
+
+TEST(fast_path, matches_the_rounding_core_on_boundaries_and_a_strided_sample) {
+  for_each_kernel_isa([] {
+    for (const char* name : kFastFormats) {
+      const std::vector<float> in = sample_inputs(parse_format(name));
+      for (const Rounding& r : kAllRoundings) {
+        expect_matches_oracle(in, Case{name, r}, 3);  // offset 3: SR starts mid-block
+      }
+    }
+  });
 }
 
 // Formats outside binary32 take the generic path; same oracle, fewer inputs.
@@ -473,6 +488,8 @@ TEST(stochastic_rounding, sr_bits_quantise_the_probability) {
 
 // ---- Stochastic rounding: determinism ----
 
+void expect_same_bits_for_any_threads_and_chunking();
+
 std::vector<float> sr_test_input() {
   std::vector<float> in((std::size_t{1} << 17) + 13);
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -482,6 +499,10 @@ std::vector<float> sr_test_input() {
 }
 
 TEST(stochastic_rounding, same_seed_same_bits_for_any_threads_and_chunking) {
+  for_each_kernel_isa([] { expect_same_bits_for_any_threads_and_chunking(); });
+}
+
+void expect_same_bits_for_any_threads_and_chunking() {
   const std::vector<float> in = sr_test_input();
   for (const char* name : {"e4m3", "bf16", "e9m7"}) {  // e9m7: the generic path
     const Format f = parse_format(name);
