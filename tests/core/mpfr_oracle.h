@@ -15,8 +15,9 @@
 // unbounded exponent range exceeds max finite" (IEEE 754 s7.4) and gives max
 // finite, inf or NaN per the overflow policy, max finite for directed rounding
 // toward zero and for rto; a format without subnormals rounds between 0 and min
-// normal (tiny values: ties to 0 in rne); e8m0, which has no zero, gives its
-// smallest value for everything below it; underflow is "tiny before rounding
+// normal (tiny values: ties to 0 in rne); a format without zero (e8m0) gives its
+// smallest value of the same sign for everything below it, and +2^emin for an
+// exact zero; underflow is "tiny before rounding
 // and inexact" (IEEE 754 s7.5, the definition core/round.h documents).
 #pragma once
 
@@ -244,8 +245,9 @@ class Emulator {
     Real min_normal(p);
     mpfr_set_ui_2exp(min_normal, 1, l_.emin, MPFR_RNDN);
     const bool tiny = mpfr_cmpabs(wide, min_normal) < 0;
-    if (tiny && !f_.has_zero) {
-      return Expected{0, static_cast<std::uint8_t>(flag::inexact | flag::underflow), false};
+    if (tiny && !f_.has_zero) {  // the smallest value of the same sign
+      return Expected{negative ? sign_bit() : 0,
+                      static_cast<std::uint8_t>(flag::inexact | flag::underflow), false};
     }
     if (tiny && !l_.subnormals) return round_between_zero_and_min_normal(wide, wide_ternary, negative, m);
 
@@ -493,6 +495,8 @@ class Emulator {
     return Expected{0, flag::invalid, false};
   }
 
+  // An exact zero; without a zero (e8m0) it becomes +2^emin whatever its sign
+  // (round.h's encode(+-0) policy), tiny non-zero values keep theirs.
   Expected exact_zero(bool negative) const {
     if (!f_.has_zero) return Expected{0, static_cast<std::uint8_t>(flag::inexact | flag::underflow), false};
     if (!f_.is_signed) return Expected{0, 0, false};

@@ -217,7 +217,9 @@ void report(const Checker& checker, const std::string& what) {
 // The 8-bit presets, their custom variants, and the 6- and 4-bit presets.
 const std::vector<std::string> kEightBit = {"e5m2", "e4m3", "e4m3fnuz", "e5m2fnuz", "e3m4",
                                             "e8m0", "e4m3:nosub", "e4m3:sat=finite"};
-const std::vector<std::string> kSmall = {"e2m3", "e3m2", "e2m1", "e3m2:bias=5", "e2m3:nosub"};
+const std::vector<std::string> kSmall = {"e2m3",       "e3m2", "e2m1", "e3m2:bias=5",
+                                         "e2m3:nosub", "e1m2", "e2m0", "e3m3:bias=-2",
+                                         "e4m2:specials=fn", "e5m1:unsigned"};
 
 TEST(arith_mpfr, all_pairs_of_the_6_and_4_bit_formats) {
   for (const std::string& spec : kSmall) {
@@ -306,7 +308,8 @@ TEST(arith_mpfr, random_pairs_of_the_16_bit_formats) {
 }
 
 TEST(arith_mpfr, random_pairs_of_the_wide_formats) {
-  for (const char* spec : {"fp32", "tf32", "fp64", "e11m40", "e8m30:nosub"}) {
+  for (const char* spec : {"fp32", "tf32", "fp64", "e11m40", "e8m30:nosub", "e11m52:nosub",
+                           "e8m23:sat=finite", "e5m10:nozero"}) {
     Checker checker(spec);
     check_random_pairs(checker, kRandomPairsWide, seed_of(spec));
     report(checker, spec);

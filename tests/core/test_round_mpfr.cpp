@@ -57,7 +57,10 @@ std::vector<std::string> format_specs() {
   for (const char* custom :
        {"e5m7", "e4m3:nosub", "e3m2:bias=5", "e6m9", "e4m3:sat=finite", "e5m2:sat=finite",
         "e5m2:nosub", "e4m3:unsigned", "e3m4:sat=nan", "e4m0", "e2m3:nosub", "e4m3:specials=none",
-        "e5m2:specials=fnuz", "e8m7:nosub", "e8m0:sat=finite", "e11m40"}) {
+        "e5m2:specials=fnuz", "e8m7:nosub", "e8m0:sat=finite", "e11m40", "e1m2", "e2m0",
+        "e1m0", "e5m2:bias=1", "e3m3:bias=-2", "e4m2:specials=fn", "e6m1:specials=fnuz",
+        "e5m3:unsigned", "e4m3:unsigned:specials=none", "e5m10:nozero", "e8m23:sat=finite",
+        "e11m52:nosub"}) {
     specs.emplace_back(custom);
   }
   return specs;
