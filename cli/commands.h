@@ -14,5 +14,6 @@ void add_formats_command(CLI::App& app, int& exit_code);
 void add_convert_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 void add_analyze_command(CLI::App& app, int& exit_code);
+void add_gemm_command(CLI::App& app, int& exit_code);
 
 }  // namespace fpscope::cli

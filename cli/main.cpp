@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       fpscope::cli::add_convert_command,
       fpscope::cli::add_quantize_command,
       fpscope::cli::add_analyze_command,
+      fpscope::cli::add_gemm_command,
   };
   for (fpscope::cli::AddCommand add : kCommands) add(app, exit_code);
   try {

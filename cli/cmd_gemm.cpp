@@ -1,0 +1,359 @@
+// cli/cmd_gemm.cpp: `fpscope gemm`: replay each linear layer's GEMMs under accumulation models and split the error into input quantization and accumulation.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "analysis/atomic_file.h"
+#include "analysis/dataset.h"
+#include "analysis/gemm.h"
+#include "cli/commands.h"
+#include "core/accumulate.h"
+#include "core/error.h"
+
+#ifndef FPSCOPE_SOURCE_DIR
+#define FPSCOPE_SOURCE_DIR ""
+#endif
+
+namespace fpscope::cli {
+namespace {
+
+struct GemmArgs {
+  std::vector<std::string> paths;
+  std::string formats = "e4m3/e5m2";
+  std::string recipes = "tensor";
+  std::string models = "fp32-seq,nv-h100-fp8,nv-h100-fp8-promote128";
+  std::size_t sample_rows = 256;
+  std::uint64_t seed = 0;
+  std::string filter;
+  std::string json_path;
+  bool k_sweep = false;
+  std::size_t k_max = 4096;
+  double synthetic_mean = 0.5;
+  int threads = 1;
+};
+
+std::vector<std::string> split_list(const std::string& text, const char* what) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) throw Error(std::string("--") + what + " '" + text + "': empty item in the comma-separated list");
+    out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string default_data_path() {
+  if (const char* env = std::getenv("FPSCOPE_DATA"); env != nullptr && *env != '\0') return env;
+  const std::string bundled = std::string(FPSCOPE_SOURCE_DIR) + "/examples/data/tiny-gpt";
+  if (std::string(FPSCOPE_SOURCE_DIR).empty() || !std::filesystem::exists(bundled)) {
+    throw Error("no PATH given and the bundled dump examples/data/tiny-gpt was not found; set FPSCOPE_DATA or name a file");
+  }
+  return bundled;
+}
+
+// The tensors of one linear layer in one file (capture.py's names).
+struct LinearTensors {
+  std::string file;
+  std::string layer;
+  std::int64_t step = -1;
+  std::vector<double> input, weight, grad_output;
+  std::vector<std::int64_t> input_shape, weight_shape, grad_output_shape;
+};
+
+std::vector<double> read_all(TensorReader& r) {
+  std::vector<double> v(r.info().element_count());
+  if (!v.empty()) r.read(0, v);
+  return v;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string fmt_value(double x, const char* spec = "{:.3g}") {
+  if (std::isnan(x)) return "-";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return fmt::format(fmt::runtime(spec), x);
+}
+
+void print_replay_header() {
+  fmt::print("{:<28} {:<11} {:>15} {:<11} {:<7} {:<24} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7} {:>7}\n", "layer",
+             "gemm", "MxNxK", "formats", "recipe", "model", "rel_frob", "max_rel", "SQNR", "input_q", "accum", "acc%",
+             "nonfin");
+}
+
+void print_replay(const GemmReplay& r) {
+  const std::string shape = fmt::format("{}x{}x{}", r.shape.rows, r.shape.cols, r.shape.depth);
+  const std::string formats = r.format_a == r.format_b ? r.format_a : r.format_a + "*" + r.format_b;
+  for (const GemmModelResult& m : r.models) {
+    const double in = r.input_quantization.error_sum_squares;
+    const double acc = m.accumulation.error_sum_squares;
+    const double share = in + acc > 0 ? 100.0 * acc / (in + acc) : 0.0;
+    // nonfin: outputs that overflowed to inf or NaN (left out of the other columns).
+    fmt::print("{:<28} {:<11} {:>15} {:<11} {:<7} {:<24} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7} {:>7}\n", r.layer,
+               r.gemm, shape, formats, r.recipe, m.model, fmt_value(m.total.rel_frobenius()),
+               fmt_value(m.total.max_rel_error), fmt_value(m.total.sqnr_db(), "{:.1f}"),
+               fmt_value(r.input_quantization.rel_frobenius()), fmt_value(m.accumulation.rel_frobenius()),
+               fmt::format("{:.2g}", share), m.total.nonfinite);
+  }
+}
+
+void print_sweep(const std::string& title, const std::vector<KSweepPoint>& points) {
+  fmt::print("\nK sweep: {}\n", title);
+  fmt::print("{:>7} {:<24} {:>12} {:>12} {:>12} {:>12}\n", "K", "model", "accum_frob", "accum_maxrel",
+             "total_frob", "input_q_frob");
+  for (const KSweepPoint& p : points) {
+    fmt::print("{:>7} {:<24} {:>12} {:>12} {:>12} {:>12}\n", p.depth, p.model,
+               fmt_value(p.accumulation.rel_frobenius()), fmt_value(p.accumulation.max_rel_error),
+               fmt_value(p.total.rel_frobenius()), fmt_value(p.input_quantization.rel_frobenius()));
+  }
+}
+
+std::vector<std::size_t> sweep_depths(std::size_t k_max) {
+  std::vector<std::size_t> depths;
+  for (std::size_t k = 16; k < k_max; k *= 2) depths.push_back(k);
+  depths.push_back(k_max);
+  return depths;
+}
+
+int run_gemm(const GemmArgs& args) {
+  std::vector<AccumulationModel> models;
+  for (const std::string& spec : split_list(args.models, "models")) {
+    try {
+      models.push_back(parse_accumulation_model(spec));
+    } catch (const Error& e) {
+      throw Error(std::string("--models: ") + e.what());
+    }
+  }
+  std::vector<GemmFormats> formats;
+  for (const std::string& spec : split_list(args.formats, "formats")) formats.push_back(parse_gemm_formats(spec));
+  std::vector<Recipe> recipes;
+  for (const std::string& spec : split_list(args.recipes, "recipes")) recipes.push_back(parse_gemm_recipe(spec));
+  if (args.threads < 0) throw Error("--threads must be >= 0");
+  std::unique_ptr<std::regex> filter;
+  if (!args.filter.empty()) {
+    try {
+      filter = std::make_unique<std::regex>(args.filter);
+    } catch (const std::regex_error& e) {
+      throw Error("--filter '" + args.filter + "': " + e.what());
+    }
+  }
+
+  nlohmann::json doc{{"fpscope_gemm_version", "1.0"},
+                     {"models", nlohmann::json::array()},
+                     {"scaling", "one scale per operand (tensor) or per GEMM row (row), computed by core/scaling.h; "
+                                 "applied to the model's result in binary64 after the accumulation"},
+                     {"reference", "exact dot products of the original operands, rounded once to binary64"},
+                     {"gemms", nlohmann::json::array()},
+                     {"k_sweep", nlohmann::json::array()}};
+  for (const AccumulationModel& m : models) doc["models"].push_back(accumulation_model_name(m));
+  int exit_code = 0;
+
+  if (args.k_sweep && args.paths.empty()) {
+    // Synthetic operands: 16 x 16 outputs, N(mean, 1) inputs.
+    if (args.k_max < 16) throw Error("--k-max must be at least 16");
+    const GemmOperands ops = synthetic_operands(GemmShape{16, 16, args.k_max}, args.synthetic_mean, args.seed);
+    const std::vector<std::size_t> depths = sweep_depths(args.k_max);
+    for (const GemmFormats& f : formats) {
+      for (const Recipe& r : recipes) {
+        const std::vector<KSweepPoint> points = k_sweep(ops, depths, f.forward, f.forward, r, models, args.threads);
+        const std::string title = fmt::format("synthetic N({}, 1) operands, 16x16 outputs, seed {}, {} x {}, recipe {}",
+                                              args.synthetic_mean, args.seed, format_name(f.forward),
+                                              format_name(f.forward), recipe_name(r));
+        print_sweep(title, points);
+        nlohmann::json sweep{{"source", "synthetic"}, {"mean", args.synthetic_mean}, {"seed", args.seed},
+                             {"format", format_name(f.forward)}, {"recipe", recipe_name(r)},
+                             {"points", nlohmann::json::array()}};
+        for (const KSweepPoint& p : points) sweep["points"].push_back(to_json(p));
+        doc["k_sweep"].push_back(sweep);
+      }
+    }
+  } else {
+    std::vector<std::string> paths = args.paths;
+    if (paths.empty()) paths.push_back(default_data_path());
+    // Collect each linear layer's X, W and dY, per file (a dump holds one step per file).
+    std::map<std::pair<std::string, std::string>, LinearTensors> layers;
+    for_each_entry(paths, [&](DatasetEntry&& entry) {
+      if (entry.error) {
+        fmt::print(stderr, "fpscope gemm: {}\n", entry.error->message);
+        exit_code = 1;
+      }
+      if (!entry.reader) return;
+      const TensorInfo& info = entry.reader->info();
+      if (info.layer.empty() || !is_float(info.dtype)) return;
+      if (!info.module_type.empty() && info.module_type != "Linear") return;
+      if (filter && !std::regex_search(info.layer, *filter)) return;
+      const std::string& name = info.name;
+      std::vector<double>* target = nullptr;
+      std::vector<std::int64_t>* shape = nullptr;
+      LinearTensors& t = layers[{info.file, info.layer}];
+      if (ends_with(name, ":input")) {
+        target = &t.input;
+        shape = &t.input_shape;
+      } else if (ends_with(name, ".weight")) {
+        target = &t.weight;
+        shape = &t.weight_shape;
+      } else if (ends_with(name, ":grad_output")) {
+        target = &t.grad_output;
+        shape = &t.grad_output_shape;
+      } else {
+        return;
+      }
+      t.file = info.file;
+      t.layer = info.layer;
+      t.step = info.step;
+      try {
+        *target = read_all(*entry.reader);
+        *shape = info.shape;
+      } catch (const Error& e) {
+        fmt::print(stderr, "fpscope gemm: {}\n", e.what());
+        exit_code = 1;
+      }
+    });
+    std::size_t steps = 0;
+    {
+      std::vector<std::string> files;
+      for (const auto& [key, t] : layers) files.push_back(key.first);
+      std::sort(files.begin(), files.end());
+      steps = static_cast<std::size_t>(std::unique(files.begin(), files.end()) - files.begin());
+    }
+    fmt::print("fpscope gemm: rows of A sampled: at most {} per GEMM, uniformly without replacement, seed {}\n",
+               args.sample_rows, args.seed);
+    fmt::print("error split: input_q = exact product of the quantized operands vs the fp64 product of the originals; "
+               "accum = model vs that exact product; acc% = accumulation's share of the error energy; "
+               "nonfin = outputs that overflowed (left out)\n\n");
+    print_replay_header();
+    std::size_t replayed = 0;
+    for (auto& [key, t] : layers) {
+      if (t.input.empty() || t.weight.empty() || t.weight_shape.size() != 2) continue;
+      const auto out = static_cast<std::size_t>(t.weight_shape[0]);
+      const auto in = static_cast<std::size_t>(t.weight_shape[1]);
+      if (in == 0 || t.input.size() % in != 0 || t.input_shape.empty() ||
+          t.input_shape.back() != static_cast<std::int64_t>(in)) {
+        fmt::print(stderr, "fpscope gemm: {}: layer '{}': input's last dimension does not match the weight's {} columns\n",
+                   t.file, t.layer, in);
+        exit_code = 1;
+        continue;
+      }
+      const std::size_t tokens = t.input.size() / in;
+      const std::string label = steps > 1 && t.step >= 0 ? fmt::format("{}@{}", t.layer, t.step) : t.layer;
+      struct Gemm {
+        const char* name;
+        GemmOperands ops;
+        bool a_is_gradient;
+      };
+      std::vector<Gemm> gemms;
+      gemms.push_back({"forward", forward_operands(t.input, t.weight, tokens, in, out), false});
+      if (!t.grad_output.empty()) {
+        if (t.grad_output.size() != tokens * out) {
+          fmt::print(stderr, "fpscope gemm: {}: layer '{}': grad_output has {} elements, expected {} x {}\n", t.file,
+                     t.layer, t.grad_output.size(), tokens, out);
+          exit_code = 1;
+        } else {
+          gemms.push_back({"grad_input", grad_input_operands(t.grad_output, t.weight, tokens, in, out), true});
+          gemms.push_back({"grad_weight", grad_weight_operands(t.grad_output, t.input, tokens, in, out), true});
+        }
+      }
+      for (Gemm& g : gemms) {
+        const std::size_t total_rows = g.ops.shape.rows;
+        sample_rows(g.ops, args.sample_rows, args.seed);
+        for (const GemmFormats& f : formats) {
+          const Format& fa = g.a_is_gradient ? f.gradient : f.forward;
+          for (const Recipe& r : recipes) {
+            GemmReplay replay = replay_gemm(g.ops, fa, f.forward, r, models, args.threads);
+            replay.layer = label;
+            replay.gemm = g.name;
+            replay.total_rows = total_rows;
+            replay.seed = args.seed;
+            print_replay(replay);
+            nlohmann::json j = to_json(replay);
+            j["file"] = t.file;
+            j["step"] = t.step;
+            doc["gemms"].push_back(std::move(j));
+            ++replayed;
+          }
+        }
+      }
+      if (args.k_sweep) {
+        const GemmOperands& ops = gemms.front().ops;
+        std::vector<std::size_t> depths;
+        for (std::size_t k = 16; k < ops.shape.depth; k *= 2) depths.push_back(k);
+        depths.push_back(ops.shape.depth);
+        for (const GemmFormats& f : formats) {
+          for (const Recipe& r : recipes) {
+            const std::vector<KSweepPoint> points = k_sweep(ops, depths, f.forward, f.forward, r, models, args.threads);
+            print_sweep(fmt::format("{} forward, first K columns of X and W, {}, recipe {}", label,
+                                    format_name(f.forward), recipe_name(r)),
+                        points);
+            nlohmann::json sweep{{"source", "layer"}, {"layer", label}, {"file", t.file}, {"gemm", "forward"},
+                                 {"format", format_name(f.forward)}, {"recipe", recipe_name(r)},
+                                 {"points", nlohmann::json::array()}};
+            for (const KSweepPoint& p : points) sweep["points"].push_back(to_json(p));
+            doc["k_sweep"].push_back(sweep);
+          }
+        }
+      }
+    }
+    if (replayed == 0) {
+      fmt::print(stderr, "fpscope gemm: no linear layer with a captured <layer>:input and <layer>.weight in {}\n",
+                 fmt::join(paths, ", "));
+      if (exit_code == 0) exit_code = 1;
+    }
+  }
+  if (!args.json_path.empty()) write_file_atomically(args.json_path, doc.dump(2) + "\n");
+  return exit_code;
+}
+
+}  // namespace
+
+void add_gemm_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<GemmArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "gemm", "Replay linear layers' GEMMs under tensor-core accumulation models: input-quantization vs accumulation error");
+  cmd->add_option("PATH", args->paths,
+                  "safetensors / .npy files, directories or globs holding <layer>:input, <layer>.weight and "
+                  "<layer>:grad_output (default: the bundled dump examples/data/tiny-gpt, or $FPSCOPE_DATA)");
+  cmd->add_option("--formats", args->formats,
+                  "comma-separated operand formats; F or FWD/GRAD (X and W in FWD, dY in GRAD)")
+      ->capture_default_str();
+  cmd->add_option("--recipes", args->recipes, "comma-separated scaling recipes: none, tensor[:pow2][:margin=N], row[:pow2]")
+      ->capture_default_str();
+  std::string model_help = "comma-separated accumulation models: presets (";
+  for (const AccumulationPreset& p : accumulation_presets()) model_help += std::string(p.name) + " ";
+  model_help += ") or specs such as fused:k=32:f=13:acc=e8m13:round=rtz:promote=128";
+  cmd->add_option("--models", args->models, model_help)->capture_default_str();
+  cmd->add_option("--sample-rows", args->sample_rows, "rows of A kept per GEMM (0 = all), chosen with --seed")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "seed of the row sampling and of synthetic data")->capture_default_str();
+  cmd->add_option("--filter", args->filter, "replay only layers whose name matches this regular expression");
+  cmd->add_flag("--k-sweep", args->k_sweep,
+                "error versus the reduction length K: on synthetic data without PATH, else on each layer's X and W");
+  cmd->add_option("--k-max", args->k_max, "largest K of the synthetic sweep")->capture_default_str();
+  cmd->add_option("--mean", args->synthetic_mean, "mean of the synthetic N(mean, 1) operands")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "worker threads (0 = all cores); never changes the results")
+      ->capture_default_str();
+  cmd->add_option("--json", args->json_path, "write the results as JSON (atomically)");
+  cmd->footer(
+      "Examples:\n"
+      "  fpscope gemm                                        # the bundled tiny-gpt dump\n"
+      "  fpscope gemm dump/ --formats e4m3/e5m2,bf16 --recipes tensor,row --json out/gemm.json\n"
+      "  fpscope gemm --k-sweep --k-max 16384 --models nv-h100-fp8,nv-h100-fp8-promote128\n"
+      "Exit status: 0 all replayed; 1 some tensors could not be read or no layer was found; 2 usage error.");
+  cmd->callback([args, &exit_code] { exit_code = run_gemm(*args); });
+}
+
+}  // namespace fpscope::cli
