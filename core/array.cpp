@@ -148,7 +148,7 @@ FPSCOPE_FORCEINLINE Out store_as(std::uint32_t bits) {
 // candidates: rare), read back from `out` so that in-place calls work too.
 template <Mode kMode, class Out>
 FPSCOPE_FORCEINLINE std::uint32_t round_block(const float* in, Out* out, std::size_t n,
-                                              const FastParams& p, const std::uint32_t* words) {
+                                              const FastParams p, const std::uint32_t* words) {
   constexpr FastOutput kOut =
       std::is_same_v<Out, float> ? FastOutput::value : FastOutput::encoding;
   const auto noise = [&](std::size_t i) -> std::uint32_t {
@@ -158,7 +158,7 @@ FPSCOPE_FORCEINLINE std::uint32_t round_block(const float* in, Out* out, std::si
       return 0;
     }
   };
-  std::uint32_t events = 0;
+  std::uint32_t events = 0;  // one accumulator per loop: Clang vectorises only plain reductions
   if constexpr (kOut == FastOutput::value) {
     for (std::size_t i = 0; i < n; ++i) {
       const std::uint32_t x = std::bit_cast<std::uint32_t>(in[i]);
@@ -166,13 +166,14 @@ FPSCOPE_FORCEINLINE std::uint32_t round_block(const float* in, Out* out, std::si
           x, noise(i), p, events));
     }
     if (events & detail::kEventAboveMaxFinite) {
-      events &= ~std::uint32_t{detail::kEventAboveMaxFinite};
+      std::uint32_t rerun_events = 0;
       for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t x = std::bit_cast<std::uint32_t>(out[i]);
         if ((x & 0x7FFF'FFFFu) > p.max_finite_bits) {
-          out[i] = store_as<Out>(detail::round_float_bits<kMode, kOut>(x, noise(i), p, events));
+          out[i] = store_as<Out>(detail::round_float_bits<kMode, kOut>(x, noise(i), p, rerun_events));
         }
       }
+      events = (events & ~std::uint32_t{detail::kEventAboveMaxFinite}) | rerun_events;
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {

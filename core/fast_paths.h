@@ -225,19 +225,18 @@ FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_
     const std::uint32_t counted_inexact = inexact & ~above;
     events |= (counted_inexact & kEventInexact) | (counted_inexact & tiny & kEventUnderflow) |
               (above & kEventAboveMaxFinite);
-    return result;
+  } else {
+    const std::uint32_t is_nan = mask_if(magnitude > 0x7F80'0000u);
+    const std::uint32_t is_inf = mask_if(magnitude == 0x7F80'0000u);
+    const std::uint32_t finite = mask_if(magnitude < 0x7F80'0000u);
+    const std::uint32_t overflow = finite & ~tiny & mask_if(normal_pattern > p.max_finite_bits);
+    result = pick(overflow, pick(negative, p.overflow_out[1], p.overflow_out[0]), result);
+    result = pick(is_inf, pick(negative, p.inf_out[1], p.inf_out[0]), result);
+    result = pick(is_nan, pick(negative, p.nan_out[1], p.nan_out[0]), result);
+    const std::uint32_t finite_inexact = finite & inexact;
+    events |= (finite_inexact & kEventInexact) | (finite_inexact & tiny & kEventUnderflow) |
+              (overflow & kEventOverflow) | (is_nan & kEventNanInput) | (is_inf & kEventInfInput);
   }
-  const std::uint32_t is_nan = mask_if(magnitude > 0x7F80'0000u);
-  const std::uint32_t is_inf = mask_if(magnitude == 0x7F80'0000u);
-  const std::uint32_t finite = mask_if(magnitude < 0x7F80'0000u);
-  const std::uint32_t overflow = finite & ~tiny & mask_if(normal_pattern > p.max_finite_bits);
-  result = pick(overflow, pick(negative, p.overflow_out[1], p.overflow_out[0]), result);
-  result = pick(is_inf, pick(negative, p.inf_out[1], p.inf_out[0]), result);
-  result = pick(is_nan, pick(negative, p.nan_out[1], p.nan_out[0]), result);
-
-  const std::uint32_t finite_inexact = finite & inexact;
-  events |= (finite_inexact & kEventInexact) | (finite_inexact & tiny & kEventUnderflow) |
-            (overflow & kEventOverflow) | (is_nan & kEventNanInput) | (is_inf & kEventInfInput);
   return result;
 }
 
