@@ -91,8 +91,9 @@ FPSCOPE_HD constexpr Encoded round_pack128(bool sign, int scale, uint128 mag, bo
   return round_pack(sign, scale + (127 - lz), sig, sticky, f, r, random);
 }
 
-// The results that do not come from rounding a finite value. Each goes through
-// encode() so a format without zero, infinity or NaN applies its policy once.
+// The results that do not come from rounding a finite value. Zeros, NaNs and the
+// infinities of formats without one go through encode(), so a format without
+// zero, infinity or NaN applies its policy in one place.
 FPSCOPE_HD constexpr Encoded zero_result(bool sign, const Format& f, Rounding r) {
   return encode(sign ? -0.0 : 0.0, f, r);
 }
