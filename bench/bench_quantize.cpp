@@ -4,7 +4,10 @@
 // array, for bf16, fp16, e4m3, e5m2 and e2m1. Each benchmark times its kernel and
 // also measures memcpy of the same buffers just before, so the ratio it reports
 // (ratio_to_memcpy) compares figures from the same run and the same moment.
+// The *_cpu counters repeat the figures in this thread's CPU time, which a busy
+// machine inflates less than wall time (time spent descheduled is not counted).
 #include <benchmark/benchmark.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -38,41 +41,65 @@ std::vector<float>& output() {
   return data;
 }
 
-// ns per element of memcpy from input() to output(): the median of five copies.
-double memcpy_ns_per_element() {
-  std::vector<double> ns;
+// Wall and thread-CPU nanoseconds, read together.
+struct Clock {
+  double wall_ns;
+  double cpu_ns;
+  static Clock now() {
+    timespec cpu{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    const auto wall = std::chrono::steady_clock::now().time_since_epoch();
+    return {std::chrono::duration<double, std::nano>(wall).count(),
+            static_cast<double>(cpu.tv_sec) * 1e9 + static_cast<double>(cpu.tv_nsec)};
+  }
+  Clock operator-(const Clock& o) const { return {wall_ns - o.wall_ns, cpu_ns - o.cpu_ns}; }
+  Clock& operator+=(const Clock& o) {
+    wall_ns += o.wall_ns;
+    cpu_ns += o.cpu_ns;
+    return *this;
+  }
+};
+
+// ns per element of memcpy from input() to output(): the medians of five copies.
+Clock memcpy_ns_per_element() {
+  std::vector<double> wall, cpu;
   for (int rep = 0; rep < 5; ++rep) {
-    const auto start = std::chrono::steady_clock::now();
+    const Clock start = Clock::now();
     std::memcpy(output().data(), input().data(), kElements * sizeof(float));
     benchmark::ClobberMemory();
-    const auto stop = std::chrono::steady_clock::now();
-    ns.push_back(std::chrono::duration<double, std::nano>(stop - start).count() / kElements);
+    const Clock t = Clock::now() - start;
+    wall.push_back(t.wall_ns / kElements);
+    cpu.push_back(t.cpu_ns / kElements);
   }
-  std::sort(ns.begin(), ns.end());
-  return ns[ns.size() / 2];
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
 }
 
-// Reports ns_per_element of the timed loop and its ratio to memcpy_ns.
-void report(benchmark::State& state, double kernel_ns_total, double memcpy_ns) {
-  const double ns = kernel_ns_total / (static_cast<double>(state.iterations()) * kElements);
+// Reports ns_per_element of the timed loop and its ratio to memcpy, in wall and CPU time.
+void report(benchmark::State& state, Clock total, Clock memcpy_ns) {
+  const double elements = static_cast<double>(state.iterations()) * kElements;
+  const double ns = total.wall_ns / elements;
+  const double ns_cpu = total.cpu_ns / elements;
   state.counters["ns_per_element"] = ns;
-  state.counters["memcpy_ns_per_element"] = memcpy_ns;
-  state.counters["ratio_to_memcpy"] = ns / memcpy_ns;
+  state.counters["memcpy_ns_per_element"] = memcpy_ns.wall_ns;
+  state.counters["ratio_to_memcpy"] = ns / memcpy_ns.wall_ns;
+  state.counters["ns_per_element_cpu"] = ns_cpu;
+  state.counters["ratio_to_memcpy_cpu"] = ns_cpu / memcpy_ns.cpu_ns;
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(2 * kElements * sizeof(float)));
 }
 
 void BM_memcpy(benchmark::State& state) {
-  const double memcpy_ns = memcpy_ns_per_element();
-  double total_ns = 0;
+  const Clock memcpy_ns = memcpy_ns_per_element();
+  Clock total{0, 0};
   for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
+    const Clock start = Clock::now();
     std::memcpy(output().data(), input().data(), kElements * sizeof(float));
     benchmark::ClobberMemory();
-    total_ns += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
-                    .count();
+    total += Clock::now() - start;
   }
-  report(state, total_ns, memcpy_ns);
+  report(state, total, memcpy_ns);
 }
 
 void BM_quantize(benchmark::State& state, const char* format, fpscope::Mode mode) {
@@ -81,16 +108,15 @@ void BM_quantize(benchmark::State& state, const char* format, fpscope::Mode mode
   options.rounding.mode = mode;
   options.seed = 42;
   options.threads = 1;
-  const double memcpy_ns = memcpy_ns_per_element();
-  double total_ns = 0;
+  const Clock memcpy_ns = memcpy_ns_per_element();
+  Clock total{0, 0};
   for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
+    const Clock start = Clock::now();
     fpscope::quantize_array(input(), output(), f, options);
     benchmark::ClobberMemory();
-    total_ns += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
-                    .count();
+    total += Clock::now() - start;
   }
-  report(state, total_ns, memcpy_ns);
+  report(state, total, memcpy_ns);
 }
 
 // Registered in a fixed order: memcpy first, then each format with RNE and SR.
