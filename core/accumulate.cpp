@@ -856,6 +856,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void narrow_dot1(
   narrow_dot_body<1>(np, pr, sa, ea, sb, eb, n, group, out);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default"))) void narrow_dot4(
+    const NarrowParams& np, const NarrowPromotion& pr, const std::int32_t* sa, const std::int32_t* ea,
+    const std::int32_t* const* sb, const std::int32_t* const* eb, std::size_t n, std::size_t group, double* out) {
+  narrow_dot_body<4>(np, pr, sa, ea, sb, eb, n, group, out);
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default"))) void narrow_dot2(
     const NarrowParams& np, const NarrowPromotion& pr, const std::int32_t* sa, const std::int32_t* ea,
     const std::int32_t* const* sb, const std::int32_t* const* eb, std::size_t n, std::size_t group, double* out) {
@@ -934,24 +940,36 @@ void model_gemm(const AccumulationModel& m, std::span<const double> a, const For
   // The narrow kernel, two columns at a time (one when only one is left).
   const NarrowPromotion narrow_promotion{static_cast<std::size_t>(m.promotion_interval), promote_fp32, &m};
   auto narrow_columns = [&](std::size_t i, std::size_t j, int count, double* results) {
-    const std::int32_t* sb[2] = {db.sig.data() + j * K, db.sig.data() + (j + count - 1) * K};
-    const std::int32_t* eb[2] = {db.exp.data() + j * K, db.exp.data() + (j + count - 1) * K};
+    const std::int32_t* sb[4];
+    const std::int32_t* eb[4];
+    for (int c = 0; c < 4; ++c) {
+      const std::size_t col = j + static_cast<std::size_t>(std::min(c, count - 1));
+      sb[c] = db.sig.data() + col * K;
+      eb[c] = db.exp.data() + col * K;
+    }
     const auto group = static_cast<std::size_t>(m.group_size);
-    if (count == 2) {
-      narrow_dot2(np, narrow_promotion, da.sig.data() + i * K, da.exp.data() + i * K, sb, eb, K, group, results);
+    const std::int32_t* sa = da.sig.data() + i * K;
+    const std::int32_t* ea = da.exp.data() + i * K;
+    if (count == 4) {
+      narrow_dot4(np, narrow_promotion, sa, ea, sb, eb, K, group, results);
+    } else if (count >= 2) {
+      narrow_dot2(np, narrow_promotion, sa, ea, sb, eb, K, group, results);
+      if (count == 3) narrow_dot1(np, narrow_promotion, sa, ea, sb + 2, eb + 2, K, group, results + 2);
     } else {
-      narrow_dot1(np, narrow_promotion, da.sig.data() + i * K, da.exp.data() + i * K, sb, eb, K, group, results);
+      narrow_dot1(np, narrow_promotion, sa, ea, sb, eb, K, group, results);
     }
   };
   for_rows(s.rows, threads, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t i = r0; i < r1; ++i) {
       for (std::size_t j = 0; j < s.cols; ++j) {
         if (narrow && !da.row_special[i] && !db.row_special[j]) {
-          double results[2];
-          const int count = (j + 1 < s.cols && !db.row_special[j + 1]) ? 2 : 1;
+          // Up to four columns at a time, stopping before a column with inf or NaN.
+          int count = 1;
+          while (count < 4 && j + static_cast<std::size_t>(count) < s.cols && !db.row_special[j + static_cast<std::size_t>(count)]) ++count;
+          double results[4];
           narrow_columns(i, j, count, results);
-          out[i * s.cols + j] = results[0];
-          if (count == 2) out[i * s.cols + ++j] = results[1];
+          for (int c = 0; c < count; ++c) out[i * s.cols + j + static_cast<std::size_t>(c)] = results[c];
+          j += static_cast<std::size_t>(count) - 1;
           continue;
         }
         const std::span<const double> ra = a.subspan(i * K, K);
