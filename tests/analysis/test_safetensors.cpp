@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "analysis/metadata.h"
@@ -483,6 +484,45 @@ TEST_F(SafetensorsFileTest, many_files_read_through_the_descriptor_cache) {
       EXPECT_EQ(v, i + 0.5);
     }
   }
+}
+
+TEST_F(SafetensorsFileTest, concurrent_reads_match_one_read) {
+  // Four threads read interleaved pieces of two tensors of one file (one shared
+  // source, one descriptor cache) while more files than the cache holds are read too.
+  constexpr std::size_t n = 100000;
+  std::string data(2 * n * 2, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string header = R"({"a":{"dtype":"BF16","shape":[100000],"data_offsets":[0,200000]},)"
+                             R"("b":{"dtype":"F16","shape":[100000],"data_offsets":[200000,400000]}})";
+  auto entries = open_safetensors(write("c.safetensors", file_bytes(header, data)));
+  ASSERT_EQ(entries.size(), 2u);
+  std::vector<std::vector<double>> full(2, std::vector<double>(n));
+  for (std::size_t t = 0; t < 2; ++t) entries[t].reader->read(0, std::span<double>(full[t]));
+  std::vector<std::vector<DatasetEntry>> others;
+  for (int i = 0; i < 40; ++i) {
+    others.push_back(open_safetensors(write("o" + std::to_string(i) + ".safetensors",
+                                            file_bytes(R"({"v":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                                       std::string(4, '\0')))));
+  }
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      std::vector<double> part(977);
+      for (std::size_t first = static_cast<std::size_t>(w) * 977; first + part.size() <= n; first += 4 * 977) {
+        const std::size_t t = first % 2;
+        entries[t].reader->read(first, std::span<double>(part));
+        for (std::size_t i = 0; i < part.size(); ++i) {
+          mismatches[static_cast<std::size_t>(w)] +=
+              std::bit_cast<std::uint64_t>(part[i]) != std::bit_cast<std::uint64_t>(full[t][first + i]);
+        }
+        double v = 0;
+        others[(first / 977) % others.size()][0].reader->read(0, std::span<double>(&v, 1));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 TEST_F(SafetensorsFileTest, missing_file_and_directory) {
