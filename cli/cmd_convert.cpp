@@ -249,7 +249,7 @@ void add_convert_command(CLI::App& app, int& exit_code) {
   cmd->allow_extras();
   cmd->add_option("--to,-t", o->formats, "Formats, comma-separated: presets (see `fpscope formats`) or specs (e5m7)")
       ->required()
-      ->expected(1)  // one list per --to, so `--to fp16 3.14` leaves 3.14 a value
+      ->allow_extra_args(false)  // one list per --to, so `--to fp16 3.14` leaves 3.14 a value
       ->delimiter(',');
   cmd->add_option("--rounding,-r", o->rounding, "Rounding mode: " + rounding_choices())->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the stochastic-rounding bits (value i uses element index i)")

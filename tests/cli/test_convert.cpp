@@ -74,7 +74,7 @@ TEST(cli_convert, hex_floats_and_special_values) {
   // 12 = 1.5 * 2^3 is exact in fp16 and e4m3; e2m1's largest value is 6.
   EXPECT_EQ(j[0]["bits"], "0x4a00");
   EXPECT_EQ(j[0]["flags"], nlohmann::json::array());
-  EXPECT_EQ(j[1]["bits"], "0x52");  // e4m3 12 = 1.100b * 2^3, exponent 10 = 1010
+  EXPECT_EQ(j[1]["bits"], "0x54");  // e4m3 12 = 1.100b * 2^3: 0 1010 100
   EXPECT_EQ(j[2]["bits"], "0x7");   // e2m1 saturates at 6 (OCP MX v1.0: no inf)
   EXPECT_EQ(j[2]["flags"], nlohmann::json::array({"inexact", "overflow"}));
   EXPECT_EQ(j[3]["bits"], "0xfc00");  // fp16 -inf
@@ -88,6 +88,19 @@ TEST(cli_convert, hex_floats_and_special_values) {
   EXPECT_EQ(j[9]["value"], "inf");  // 1e400 is beyond binary64: the nearest double is inf
   EXPECT_EQ(j[9]["bits"], "0x7c00");
   EXPECT_EQ(j[12]["bits"], "0x8000");  // -0
+}
+
+TEST(cli_convert, values_and_options_in_any_order) {
+  // Values keep their order around options; each --to takes one list; -inf is a value.
+  const auto j = convert_json({"--to", "fp16", "1.5", "-inf", "--to", "e4m3,e5m2", "-2"});
+  ASSERT_EQ(j.size(), 9u);
+  EXPECT_EQ(j[0]["input"], "1.5");
+  EXPECT_EQ(j[0]["format"], "fp16");
+  EXPECT_EQ(j[2]["format"], "e5m2");
+  EXPECT_EQ(j[3]["input"], "-inf");
+  EXPECT_EQ(j[3]["bits"], "0xfc00");
+  EXPECT_EQ(j[6]["input"], "-2");
+  EXPECT_EQ(j[6]["bits"], "0xc000");
 }
 
 TEST(cli_convert, rounding_modes) {
@@ -134,6 +147,8 @@ TEST(cli_convert, bad_arguments) {
                      "format 'fp17': unknown format; expected a preset (fp64, fp32, tf32, bf16, fp16, e5m2, e4m3,");
   expect_usage_error({"convert", "abc", "--to", "fp16"}, "value 'abc': not a number");
   expect_usage_error({"convert", "1.5x", "--to", "fp16"}, "value '1.5x': not a number");
+  expect_usage_error({"convert", "1", "--to", "fp16", "--rouding", "rtz"}, "convert: unknown option '--rouding'");
+  expect_usage_error({"convert", "--to", "fp16"}, "convert: no VALUE given");
   expect_usage_error({"convert", "1", "--to", "fp16", "--rounding", "up"},
                      "rounding mode 'up': unknown; valid modes: rne, rna, rtz, rup, rdn, rto, sr, sr:N");
 }
