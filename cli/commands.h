@@ -15,5 +15,7 @@ void add_convert_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 void add_analyze_command(CLI::App& app, int& exit_code);
 void add_gemm_command(CLI::App& app, int& exit_code);
+void add_validate_command(CLI::App& app, int& exit_code);
+void add_probe_tensor_cores_command(CLI::App& app, int& exit_code);
 
 }  // namespace fpscope::cli

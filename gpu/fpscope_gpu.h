@@ -1,0 +1,108 @@
+// gpu/fpscope_gpu.h: the public entry points of gpu/ (plain C++, no CUDA headers): device query, conversion sweeps, tensor-core probes, cuBLASLt GEMM.
+//
+// Built from the CUDA sources when nvcc is found at configure time, otherwise
+// from gpu/no_cuda.cpp, whose functions throw fpscope::Error saying so; callers
+// (cli/) link fpscope::gpu either way and need no #ifdef. Every CUDA error
+// becomes an fpscope::Error naming the call, file and line (gpu/cuda_check.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analysis/validate.h"
+#include "core/format.h"
+#include "core/round.h"
+
+namespace fpscope::gpu {
+
+// True when this fpscope was built with the CUDA sources.
+bool built_with_cuda();
+
+struct DeviceInfo {
+  std::string name;
+  int compute_major = 0;
+  int compute_minor = 0;
+  int multiprocessors = 0;
+  std::uint64_t memory_bytes = 0;
+  std::string compiled_architectures;  // the sm_XX list of this build, e.g. "89 90a"
+};
+
+// The device `device`; throws fpscope::Error when there is none ("no CUDA device: ...")
+// or the build has no CUDA.
+DeviceInfo device_info(int device = 0);
+
+// ---- (1) conversion sweeps: the GPU's cvt instructions vs encode() on the device ----
+
+// One hardware conversion of the device (NUMERICS.md s3).
+struct GpuConversion {
+  std::string name;         // "cvt.rn.satfinite.e4m3x2.f32"
+  std::string format_spec;  // the spec encode() is given: "e4m3:sat=finite"
+  Format format{};
+  Rounding rounding{};
+  std::string unavailable;  // empty when it runs on this device and build
+  int kernel_id = 0;        // internal: which device conversion
+};
+
+// Every known conversion, with `unavailable` set for those the device (or the
+// architectures this build was compiled for) lack: fp4/fp6/e8m0 need sm_100a.
+std::vector<GpuConversion> gpu_conversions(const DeviceInfo& device);
+
+// Every pattern of `range` through the conversion on the device, compared with
+// encode() compiled for the device; mismatches classified and counted there
+// (classify_mismatch), the first `max_examples` of each class brought back.
+ValidationResult validate_conversion(const GpuConversion& conversion, SweepRange range, int max_examples);
+
+// ---- (3) tensor-core probes (NUMERICS.md s4; Fasi et al. 2021) ----
+
+struct ProbeOptions {
+  std::uint64_t random_tiles = 100'000;  // tiles compared bit for bit with the CPU model
+  std::uint64_t seed = 1;
+};
+
+// What one instruction path showed.
+struct ProbeResult {
+  std::string instruction;       // "mma.sync.m16n8k16 f16 -> f32"
+  std::string model_spec;        // the core/accumulate.h model it is compared with
+  std::string unavailable;       // empty when it ran
+  bool exact_products = false;   // (1-2^-11)^2 kept exactly
+  int group_size = 0;            // K: products summed before one normalisation
+  int fraction_bits = 0;         // F: fraction bits kept below the largest exponent
+  std::string alignment;         // "truncate" or "round"
+  std::string output_rounding;   // rounding of the fp32 result: "rtz" or "rne"
+  int carry_bits = 0;            // >= 3 when the carry-out probe gives 8
+  std::uint64_t tiles = 0;       // random tiles compared
+  std::uint64_t tiles_bit_identical = 0;
+  double seconds = 0.0;
+};
+
+std::vector<ProbeResult> probe_tensor_cores(const ProbeOptions& options);
+
+// ---- (4) cuBLASLt GEMMs and the copy-bandwidth baseline ----
+
+struct GemmOptions {
+  int m = 8192;
+  int n = 8192;
+  int k = 8192;
+  int iterations = 10;
+};
+
+struct GemmBenchmark {
+  std::string name;         // "cublasLt fp8 e4m3 x e4m3 -> bf16, fast accum"
+  std::string unavailable;  // empty when it ran
+  double tflops = 0.0;
+  // max |D - exact| / sum_k |a_k b_k| over 256 sampled outputs, exact = the fp64
+  // product of the same inputs (a cancellation-proof relative error).
+  double max_normalized_error = 0.0;
+  double seconds_per_gemm = 0.0;
+};
+
+// Device-to-device copy bandwidth in bytes per second (the run's baseline).
+double copy_bandwidth_bytes_per_second(std::uint64_t bytes = std::uint64_t{1} << 30, int iterations = 10);
+
+// FP8 (per-tensor scales, fast accumulation on and off) and BF16 GEMMs through
+// cuBLASLt: throughput, and the error of a sampled set of outputs against the
+// fp64 product of the same inputs.
+std::vector<GemmBenchmark> benchmark_gemms(const GemmOptions& options);
+
+}  // namespace fpscope::gpu
