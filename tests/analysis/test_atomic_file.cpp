@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <unistd.h>
+
 #include "core/error.h"
 
 namespace fs = std::filesystem;
@@ -19,7 +21,7 @@ class AtomicFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("fpscope_atomic_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+           ("fpscope_atomic_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);

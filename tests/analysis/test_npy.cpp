@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "core/error.h"
 
 namespace fs = std::filesystem;
@@ -214,7 +216,7 @@ class NpyFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("fpscope_npy_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("fpscope_npy_" + std::to_string(::getpid()) + "_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

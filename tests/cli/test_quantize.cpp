@@ -80,7 +80,7 @@ bool same_value(Float a, Float b) {
 TEST_F(CliQuantize, float32_values_match_core_quantize) {
   const auto in = sample<float>(3000, 1);
   const std::string src = write("in.npy", DType::f32, {30, 10, 10}, in);
-  for (const char* format : {"e4m3", "e5m2", "bf16", "fp16", "e2m1", "e8m0", "e5m7"}) {
+  for (const char* format : {"e4m3", "e5m2", "bf16", "fp16", "e2m1", "e8m0", "e5m7", "fp32", "fp64", "e6m26"}) {
     for (const char* rounding : {"rne", "rtz", "sr:13"}) {
       const std::string out = path("out.npy");
       const auto r = run_fpscope({"quantize", src, out, "--format", format, "--rounding", rounding, "--seed", "9"});
