@@ -8,6 +8,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/core.h>
@@ -146,11 +147,24 @@ void print_summary(const DatasetAnalysis& a, const std::vector<Combination>& com
     }
   }
   if (!training.update_swamping.empty()) {
-    fmt::print("\nUpdate swamping (master weights kept in the format; updates lost, RNE vs SR):\n");
+    // Aggregated over every weight, per (step pair, format); the JSON has each tensor.
+    struct Total {
+      double updates = 0, lost_rne = 0, lost_sr = 0;
+    };
+    std::map<std::tuple<std::int64_t, std::int64_t, std::string>, Total> totals;
     for (const SwampingCheck& c : training.update_swamping) {
-      fmt::print("  {} steps {}->{} {:<6} lost {:.3g}% (RNE) {:.3g}% (SR); retained {:.3g} / {:.3g}\n", c.name,
-                 c.step_before, c.step_after, c.format, 100 * c.lost_fraction_rne, 100 * c.lost_fraction_sr,
-                 c.retained_rne, c.retained_sr);
+      Total& t = totals[{c.step_before, c.step_after, c.format}];
+      const double u = static_cast<double>(c.updates);
+      t.updates += u;
+      t.lost_rne += u * c.lost_fraction_rne;
+      t.lost_sr += u * c.lost_fraction_sr;
+    }
+    fmt::print("\nUpdate swamping (weights between captured steps, master copy kept in the format; updates lost):\n");
+    for (const auto& [key, t] : totals) {
+      const auto& [before, after, format] = key;
+      fmt::print("  steps {}->{} {:<6} {:>10.0f} updates: lost {:.3g}% (RNE), {:.3g}% (SR)\n", before, after, format,
+                 t.updates, t.updates > 0 ? 100 * t.lost_rne / t.updates : 0.0,
+                 t.updates > 0 ? 100 * t.lost_sr / t.updates : 0.0);
     }
   }
   if (!training.storage.empty()) {
