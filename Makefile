@@ -28,6 +28,7 @@ demo: build
 	@mkdir -p out
 	$(FPSCOPE) formats
 	$(FPSCOPE) convert 3.14 0.1 1e-7 500 --to fp16,bf16,e4m3,e5m2
+	$(FPSCOPE) analyze examples/data/tiny-gpt --threads $(JOBS) --json out/result.json --csv out/result.csv
 
 # Every test: the Release build's ctest (exhaustive and GPU labels excluded),
 # the sanitizer build's unit tests, and pytest.
