@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# gpu/check.sh: on one CUDA GPU (an H200 in issue 7), in at most 8 minutes: build with CUDA, run every
+# GPU test (ctest -L gpu), `fpscope validate --target gpu` for every format, the tensor-core probes and
+# the GPU benchmarks, then print a short table last; also writes $OUT/RESULTS-fragment.md for gpu/RESULTS.md.
+#   gpu/check.sh                 # BUILD=build-gpucheck OUT=gpu-check-out JOBS=$(nproc)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-gpucheck}
+OUT=${OUT:-gpu-check-out}
+JOBS=${JOBS:-$(nproc)}
+mkdir -p "$OUT"
+t0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t0 )); }
+step() { echo "== [$(elapsed) s] $*"; }
+
+step "configure + build (CUDA on) in $BUILD"
+if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFPSCOPE_CUDA=ON -DFPSCOPE_PYTHON=OFF -DFPSCOPE_BENCH=OFF \
+     -DPython3_EXECUTABLE="${PYTHON:-/usr/bin/python3}" > "$OUT/configure.log" 2>&1; then
+  tail -30 "$OUT/configure.log"; echo "check.sh: configure failed"; exit 1
+fi
+if grep -q "nvcc not found" "$OUT/configure.log"; then echo "check.sh: nvcc not found; nothing to check"; exit 1; fi
+if ! timeout 300 cmake --build "$BUILD" -j "$JOBS" --target fpscope test_fpscope_gpu test_fpscope_gpu_device \
+     > "$OUT/build.log" 2>&1; then
+  grep -E "error|Error" "$OUT/build.log" | head -30; echo "check.sh: build failed"; exit 1
+fi
+FPSCOPE="$BUILD/cli/fpscope"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 || true; } > "$OUT/device.txt"
+date -u +%Y-%m-%dT%H:%MZ > "$OUT/date.txt"
+
+step "ctest -L gpu"
+(cd "$BUILD" && timeout 240 ctest -L gpu --output-on-failure) > "$OUT/ctest_gpu.log" 2>&1; ctest_rc=$?
+step "fpscope validate --target gpu (every available format, all 2^32 inputs each)"
+timeout 120 "$FPSCOPE" validate --target gpu --allow nan-encoding --json "$OUT/validate_gpu.json" \
+  > "$OUT/validate_gpu.txt" 2>&1; validate_rc=$?
+step "fpscope probe-tensor-cores --tiles 100000"
+timeout 120 "$FPSCOPE" probe-tensor-cores --tiles 100000 > "$OUT/probes.txt" 2>&1; probe_rc=$?
+step "fpscope gpu-benchmark (8192^3 GEMMs, copy bandwidth)"
+timeout 120 "$FPSCOPE" gpu-benchmark > "$OUT/benchmark.txt" 2>&1; bench_rc=$?
+
+{
+  echo "## GPU check $(cat "$OUT/date.txt") on $(head -1 "$OUT/device.txt")"
+  echo
+  echo "Command: \`gpu/check.sh\` (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)), $(elapsed) s in all."
+  echo
+  echo "### ctest -L gpu (exit $ctest_rc)"
+  echo '```'; grep -E "tests passed|Skipped|Failed|\*\*\*" "$OUT/ctest_gpu.log" | head -20; echo '```'
+  echo "### fpscope validate --target gpu --allow nan-encoding (exit $validate_rc)"
+  echo '```'; grep -vE "^    input" "$OUT/validate_gpu.txt"; echo '```'
+  echo "### fpscope probe-tensor-cores --tiles 100000 (exit $probe_rc)"
+  echo '```'; cat "$OUT/probes.txt"; echo '```'
+  echo "### fpscope gpu-benchmark (exit $bench_rc)"
+  echo '```'; cat "$OUT/benchmark.txt"; echo '```'
+} > "$OUT/RESULTS-fragment.md"
+
+step "summary (full logs and RESULTS-fragment.md in $OUT/)"
+printf '%-34s %s\n' "check" "exit status / result"
+printf '%-34s %s\n' "ctest -L gpu" "$ctest_rc $(grep -E 'tests passed' "$OUT/ctest_gpu.log" | head -1)"
+printf '%-34s %s\n' "validate --target gpu" "$validate_rc $(grep -E '^result:' "$OUT/validate_gpu.txt")"
+grep -E '^(cvt|__float2)' "$OUT/validate_gpu.txt" | awk '{printf "  %-32s mismatches %s outside --allow %s, %s s\n", $1, $(NF-2), $(NF-1), $NF}'
+printf '%-34s %s\n' "probe-tensor-cores" "$probe_rc"
+grep -E '^(mma|wgmma)' "$OUT/probes.txt" | sed 's/^/  /'
+printf '%-34s %s\n' "gpu-benchmark" "$bench_rc"
+grep -E 'bandwidth|cublasLt' "$OUT/benchmark.txt" | sed 's/^/  /'
+[ $ctest_rc -eq 0 ] && [ $validate_rc -eq 0 ] && [ $probe_rc -eq 0 ] && [ $bench_rc -eq 0 ]
