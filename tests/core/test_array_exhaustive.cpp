@@ -13,6 +13,7 @@
 #include <cctype>
 #include <bit>
 #include <mutex>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -58,6 +59,9 @@ std::vector<Sweep> sweeps() {
   }
   return out;
 }
+
+// gtest prints parameters with this (instead of their bytes).
+void PrintTo(const Sweep& s, std::ostream* os) { *os << sweep_name(s); }
 
 std::uint32_t scalar_kernel(std::uint32_t x, std::uint32_t random, const detail::FastParams& p,
                             Mode mode, std::uint32_t& events) {
