@@ -132,8 +132,11 @@ Thresholds load_thresholds(const std::string& path) {
 }
 
 nlohmann::json thresholds_to_json(const Thresholds& t) {
-  auto limits = [](const std::vector<Threshold>& v) {
+  // A default statistic that was turned off is written as null, so the document reads back the same.
+  const Thresholds defaults = default_thresholds();
+  auto limits = [&](const std::vector<Threshold>& v) {
     nlohmann::json obj = nlohmann::json::object();
+    for (const Threshold& d : defaults.defaults) obj[d.statistic] = nullptr;
     for (const Threshold& th : v) obj[th.statistic] = {{"tolerated", th.tolerated}, {"marginal", th.marginal}};
     return obj;
   };
