@@ -45,7 +45,7 @@ test-asan: deps
 
 test-python: build
 	@if [ -d python/tests ]; then \
-	  PYTHONPATH=$(CURDIR)/python:$(CURDIR)/$(BUILD)/python FPSCOPE_BIN=$(CURDIR)/$(FPSCOPE) \
+	  PYTHONPATH=$(CURDIR)/$(BUILD)/python FPSCOPE_BIN=$(CURDIR)/$(FPSCOPE) \
 	    $(PYTHON) -m pytest -q python/tests; \
 	fi
 

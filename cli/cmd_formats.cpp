@@ -6,30 +6,13 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/format_table.h"
 #include "cli/commands.h"
 #include "core/format.h"
 
 namespace fpscope::cli {
 namespace {
 
-const char* specials_name(Specials s) {
-  switch (s) {
-    case Specials::ieee: return "ieee";
-    case Specials::fn: return "fn";
-    case Specials::fnuz: return "fnuz";
-    case Specials::none: return "none";
-  }
-  return "?";
-}
-
-const char* overflow_name(Overflow o) {
-  switch (o) {
-    case Overflow::saturate: return "saturate";
-    case Overflow::inf: return "inf";
-    case Overflow::nan: return "nan";
-  }
-  return "?";
-}
 
 // Powers of two read best as 2^k once they leave the range of short decimals.
 std::string magnitude_text(double v) {
@@ -84,43 +67,6 @@ void print_table() {
   for (const Preset& p : presets()) fmt::print("{:<{}}  {}\n", p.name, width[0], p.note);
 }
 
-// nlohmann::json writes doubles with 17 significant digits at most, enough to
-// round-trip; the C99 hex-float strings beside them are exact by construction.
-nlohmann::json preset_json(const Preset& p) {
-  const Format& f = p.format;
-  const FormatLimits l = limits(f);
-  return nlohmann::json{
-      {"name", p.name},
-      {"spec", format_name(f)},
-      {"note", p.note},
-      {"bits", l.total_bits},
-      {"exp_bits", f.exp_bits},
-      {"man_bits", f.man_bits},
-      {"bias", f.bias},
-      {"signed", f.is_signed},
-      {"specials", specials_name(f.specials)},
-      {"subnormals", l.min_subnormal < l.min_normal},
-      {"overflow", overflow_name(f.overflow)},
-      {"has_zero", f.has_zero},
-      {"has_inf", l.has_inf},
-      {"has_nan", l.has_nan},
-      {"has_negative_zero", l.has_negative_zero},
-      {"precision", l.precision},
-      {"emin", l.emin},
-      {"emax", l.emax},
-      {"max_finite", l.max_finite},
-      {"max_finite_hex", fmt::format("{:a}", l.max_finite)},
-      {"min_normal", l.min_normal},
-      {"min_normal_hex", fmt::format("{:a}", l.min_normal)},
-      {"min_subnormal", l.min_subnormal},
-      {"min_subnormal_hex", fmt::format("{:a}", l.min_subnormal)},
-      {"epsilon", l.epsilon},
-      {"epsilon_hex", fmt::format("{:a}", l.epsilon)},
-      {"finite_count", l.finite_count},
-      {"decimal_digits", l.decimal_digits},
-      {"binades", l.binades},
-  };
-}
 
 }  // namespace
 
@@ -136,9 +82,7 @@ void add_formats_command(CLI::App& app, int& exit_code) {
       "  fpscope formats --json | python3 -m json.tool\n");
   cmd->callback([json, &exit_code] {
     if (*json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (const Preset& p : presets()) out.push_back(preset_json(p));
-      fmt::print("{}\n", out.dump(2));
+      fmt::print("{}\n", format_table_json().dump(2));
     } else {
       print_table();
     }
