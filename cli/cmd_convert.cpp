@@ -58,14 +58,19 @@ double parse_value(const std::string& text) {
   return negative ? -v : v;
 }
 
-// The exact decimal expansion of a double (glibc's printf is exact for any
-// precision), trimmed of trailing zeros. At most 767 significant digits.
+// The exact decimal expansion of a double (fmt prints exact digits for any
+// precision), trimmed of trailing zeros: at most 767 significant digits. Fixed
+// notation in [1e-5, 1e16), scientific outside, so no run of leading zeros.
 std::string exact_decimal(double v) {
   if (!std::isfinite(v)) return fmt::format("{}", v);
-  std::string s = fmt::format("{:.1100f}", v);
-  while (!s.empty() && s.back() == '0') s.pop_back();
-  if (!s.empty() && s.back() == '.') s.pop_back();
-  return s;
+  const double a = std::fabs(v);
+  const bool fixed = a == 0.0 || (a >= 1e-5 && a < 1e16);
+  std::string s = fixed ? fmt::format("{:.1100f}", v) : fmt::format("{:.770e}", v);
+  const std::size_t e = fixed ? s.size() : s.find('e');
+  std::string mantissa = s.substr(0, e);
+  while (!mantissa.empty() && mantissa.back() == '0') mantissa.pop_back();
+  if (!mantissa.empty() && mantissa.back() == '.') mantissa.pop_back();
+  return mantissa + s.substr(e);
 }
 
 std::string flags_text(std::uint8_t flags) {
@@ -91,8 +96,10 @@ std::string binary_digits(std::uint64_t v, int width) {
 // the normal range (Goldberg's ulp(q)).
 double ulp_at(double q, const Format& f) {
   const FormatLimits l = limits(f);
+  // Without subnormals the gap below the normal range is min normal itself (0 to 2^emin).
+  if (std::fabs(q) < l.min_normal) return l.min_subnormal < l.min_normal ? l.min_subnormal : l.min_normal;
   int e = l.emin;
-  if (q != 0.0 && std::isfinite(q)) {
+  if (std::isfinite(q)) {
     std::frexp(q, &e);
     e = std::max(e - 1, l.emin);
   }

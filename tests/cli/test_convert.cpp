@@ -103,6 +103,22 @@ TEST(cli_convert, values_and_options_in_any_order) {
   EXPECT_EQ(j[6]["bits"], "0xc000");
 }
 
+TEST(cli_convert, ulp_is_the_gap_at_the_decoded_value) {
+  // fp16 subnormal spacing 2^-24; e4m3 around 448 (binade [256, 512), M = 3): 2^5;
+  // e4m3 without subnormals: the gap between 0 and min normal 2^-6 is 2^-6.
+  EXPECT_EQ(convert_json({"1e-7", "--to", "fp16"})[0]["ulp"].get<double>(), std::ldexp(1.0, -24));
+  EXPECT_EQ(convert_json({"440", "--to", "e4m3"})[0]["ulp"].get<double>(), 32.0);
+  const auto j = convert_json({"0.001", "--to", "e4m3:nosub"});
+  EXPECT_EQ(j[0]["decoded"].get<double>(), 0.0);
+  EXPECT_EQ(j[0]["ulp"].get<double>(), std::ldexp(1.0, -6));
+  EXPECT_EQ(j[0]["ulp_error"].get<double>(), 0.001 * 64);
+  // A tiny value is shown exactly, in scientific notation.
+  const auto r = run_fpscope({"convert", "1e-300", "--to", "bf16"});
+  // Python: decimal.Decimal(1e-300) = 1.00000000000000002505909183520875968569...e-300
+  EXPECT_NE(r.out.find(" = 1.00000000000000002505909183520875968569"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("e-300\n"), std::string::npos) << r.out;
+}
+
 TEST(cli_convert, rounding_modes) {
   // 3.14 in fp16 lies between 0x4247 = 3.138671875 and 0x4248 = 3.140625.
   EXPECT_EQ(convert_json({"3.14", "--to", "fp16", "--rounding", "rtz"})[0]["bits"], "0x4247");
