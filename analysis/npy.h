@@ -58,7 +58,8 @@ NpyHeader read_npy_header(const std::string& path, const NpyReadOptions& options
 // A .npy file as a TensorReader. Reads with pread(2) in bounded chunks, so memory
 // does not grow with the file. read() converts exactly to double; the float
 // overload throws fpscope::Error for dtypes float cannot hold exactly
-// (f64, i32, i64, u32, u64).
+// (f64, i32, i64, u32, u64). Reads hold no shared state (pread on one descriptor,
+// a buffer per call), so several threads may read one NpyReader at once.
 class NpyReader : public TensorReader {
  public:
   explicit NpyReader(const std::string& path, const NpyReadOptions& options = {});
