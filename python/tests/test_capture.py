@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# Appended, not prepended: a built package on PYTHONPATH (with fpscope._core) wins.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
