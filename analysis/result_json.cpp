@@ -193,7 +193,12 @@ json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const s
                            {"format", c.format_name},
                            {"recipe", recipe_name(c.recipe)},
                            {"rounding", c.rounding_name},
-                           {"element_bits", limits(c.format).total_bits}});
+                           {"element_bits", limits(c.format).total_bits},
+                           // The element format's windows before scaling; the report shades
+                           // them on each tensor's histogram shifted by the recipe's scales.
+                           {"min_subnormal", json_real(limits(scaled_element_format(c.format, c.recipe)).min_subnormal)},
+                           {"min_normal", json_real(limits(scaled_element_format(c.format, c.recipe)).min_normal)},
+                           {"max_finite", json_real(limits(scaled_element_format(c.format, c.recipe)).max_finite)}});
   }
   doc["combinations"] = combos_json;
   json tensors = json::array();

@@ -20,6 +20,7 @@
 #include "analysis/result_json.h"
 #include "analysis/training_checks.h"
 #include "analysis/verdict.h"
+#include "cli/cmd_report.h"
 #include "cli/commands.h"
 #include "core/error.h"
 
@@ -42,6 +43,7 @@ struct AnalyzeArgs {
   std::string json_path;
   std::string csv_path;
   std::string thresholds_path;
+  std::string report_dir;
   bool quiet = false;
 };
 
@@ -266,9 +268,11 @@ int run_analyze(const AnalyzeArgs& args) {
   run.roundings = roundings;
   if (!args.filter.empty()) run.filter = args.filter;
   run.seed = args.seed;
-  if (!args.json_path.empty()) {
+  if (!args.json_path.empty() || !args.report_dir.empty()) {
     const nlohmann::json doc = result_to_json(run, analysis, combos, thresholds, verdicts, &training);
-    write_file_atomically(args.json_path, doc.dump(1) + "\n");
+    if (!args.json_path.empty()) write_file_atomically(args.json_path, doc.dump(1) + "\n");
+    // report.html, report.md and result.json (cli/cmd_report.cpp).
+    if (!args.report_dir.empty()) write_report_directory(doc, args.report_dir, "--report " + args.report_dir);
   }
   if (!args.csv_path.empty()) write_file_atomically(args.csv_path, result_to_csv(analysis, combos, verdicts));
   return analysis.failures.empty() ? 0 : 1;
@@ -298,6 +302,7 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--json", args->json_path, "write the result document (reports/schema/result.schema.json)");
   cmd->add_option("--csv", args->csv_path, "write one CSV row per tensor x format x recipe x rounding");
+  cmd->add_option("--report", args->report_dir, "write report.html, report.md and result.json into this directory");
   cmd->add_option("--thresholds", args->thresholds_path, "verdict thresholds (JSON; see analysis/verdict.h)");
   cmd->add_flag("--quiet", args->quiet, "no summary and no progress bar");
   cmd->footer(

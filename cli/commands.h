@@ -17,5 +17,6 @@ void add_analyze_command(CLI::App& app, int& exit_code);
 void add_gemm_command(CLI::App& app, int& exit_code);
 void add_validate_command(CLI::App& app, int& exit_code);
 void add_probe_tensor_cores_command(CLI::App& app, int& exit_code);
+void add_report_command(CLI::App& app, int& exit_code);
 
 }  // namespace fpscope::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       fpscope::cli::add_gemm_command,
       fpscope::cli::add_validate_command,
       fpscope::cli::add_probe_tensor_cores_command,
+      fpscope::cli::add_report_command,
   };
   for (fpscope::cli::AddCommand add : kCommands) add(app, exit_code);
   try {
