@@ -284,6 +284,9 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     SourceStats source;
     std::vector<QuantStats> stats;
     std::vector<double> buffer;
+    // Exact-sum scratch (stats.h ExactSumBuffer), flushed after each chunk and combination.
+    std::unique_ptr<SourceSumBuffers> source_sums = std::make_unique<SourceSumBuffers>();
+    std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
   };
   std::vector<Worker> workers(static_cast<std::size_t>(threads));
   for (Worker& w : workers) w.stats.resize(combos.size());
@@ -294,11 +297,16 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     const Chunk c = plan.chunk(index);
     read_chunk(c, w.buffer);
     const std::vector<double>& buf = w.buffer;
-    for (const double x : buf) w.source.add(x);
+    SourceSumBuffers& ss = *w.source_sums;
+    ss.bind(w.source);
+    for (const double x : buf) w.source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
+    ss.flush();
+    QuantSumBuffers& qs = *w.quant_sums;
     auto at = [&](std::uint64_t i, std::uint64_t j) { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
     for (std::size_t k = 0; k < combos.size(); ++k) {
       const Prepared& p = prepared[k];
       QuantStats& st = w.stats[k];
+      qs.bind(st);
       // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
       auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
         for (std::uint64_t i = r0; i < r1; ++i) {
@@ -307,7 +315,8 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
             const std::uint32_t random = p.random ? sr_random_bits(seed, i * cols + j) : 0;
             const Encoded e = encode(x * s.scale, p.format, p.rounding, random);
             const double q = decode(e.bits, p.format) * s.scale_inv;
-            st.add(x, q, e.flags, classify(e.bits, p.format));
+            st.add_with(x, q, e.flags, classify(e.bits, p.format), qs.error, qs.sq_error, qs.rel_error, qs.xq, qs.qq,
+                        qs.xx);
           }
         }
       };
@@ -371,6 +380,7 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
           break;
         }
       }
+      qs.flush();
     }
   });
 

@@ -12,13 +12,7 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::uint32_t kNormalizeEvery = 1u << 30;  // each add grows a limb by < 2^32; int64 holds 2^31 of them
 constexpr Format kFp64{.exp_bits = 11, .man_bits = 52, .bias = 1023};
-
-// The doubles nearest 10^-20 .. 10^4: the edges of RelErrorHistogram's bins.
-constexpr std::array<double, RelErrorHistogram::kBins + 1> kDecadeEdges{
-    1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8,
-    1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4};
 
 double safe_div(double num, double den) { return den == 0.0 ? 0.0 : num / den; }
 
@@ -26,40 +20,14 @@ double safe_div(double num, double den) { return den == 0.0 ? 0.0 : num / den; }
 
 // ---- ExactSum -------------------------------------------------------------------
 
-void ExactSum::add(double x) {
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
-  const int field = static_cast<int>((bits >> 52) & 0x7FF);
-  std::uint64_t mantissa = bits & ((std::uint64_t{1} << 52) - 1);
-  const bool negative = (bits >> 63) != 0;
-  if (field == 0x7FF) {
-    if (mantissa != 0) {
-      ++nan_;
-    } else if (negative) {
-      ++neg_inf_;
-    } else {
-      ++pos_inf_;
-    }
-    return;
-  }
-  if (field != 0) mantissa |= std::uint64_t{1} << 52;
-  if (mantissa == 0) return;
-  // value = mantissa * 2^-1074 * 2^index: the mantissa's lowest bit sits at bit `index`.
-  const int index = field == 0 ? 0 : field - 1;
-  const int limb = index >> 5;
-  const int shift = index & 31;
-  const auto lo = static_cast<std::int64_t>((mantissa << shift) & 0xFFFFFFFFu);
-  const auto mid = static_cast<std::int64_t>((mantissa >> (32 - shift)) & 0xFFFFFFFFu);
-  const auto hi = static_cast<std::int64_t>(shift == 0 ? 0 : mantissa >> (64 - shift));
-  if (negative) {
-    limb_[limb] -= lo;
-    limb_[limb + 1] -= mid;
-    limb_[limb + 2] -= hi;
+void ExactSum::add_special(std::uint64_t bits) {
+  if ((bits & ((std::uint64_t{1} << 52) - 1)) != 0) {
+    ++nan_;
+  } else if ((bits >> 63) != 0) {
+    ++neg_inf_;
   } else {
-    limb_[limb] += lo;
-    limb_[limb + 1] += mid;
-    limb_[limb + 2] += hi;
+    ++pos_inf_;
   }
-  if (++pending_ >= kNormalizeEvery) normalize();
 }
 
 void ExactSum::normalize() {
@@ -135,26 +103,6 @@ double ExactSum::value() const {
 
 // ---- histograms -----------------------------------------------------------------
 
-int binade_of(double x) {
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
-  const int field = static_cast<int>((bits >> 52) & 0x7FF);
-  if (field != 0) return field - 1023;
-  const std::uint64_t mantissa = bits & ((std::uint64_t{1} << 52) - 1);
-  return -1074 + (63 - detail::count_leading_zeros(mantissa));
-}
-
-void BinadeHistogram::add(double x) {
-  if (std::isnan(x)) {
-    ++nan;
-  } else if (std::isinf(x)) {
-    ++inf;
-  } else if (x == 0.0) {
-    ++zero;
-  } else {
-    ++counts[binade_of(x) - kMinBinade];
-  }
-}
-
 void BinadeHistogram::merge(const BinadeHistogram& other) {
   for (int i = 0; i < kBins; ++i) counts[i] += other.counts[i];
   zero += other.zero;
@@ -168,49 +116,12 @@ void WindowHistogram::merge(const WindowHistogram& other) {
   }
 }
 
-void RelErrorHistogram::add(double rel_error) {
-  if (rel_error == 0.0) {
-    ++exact;
-    return;
-  }
-  // The last edge <= rel_error, clamped to the end bins.
-  const auto it = std::upper_bound(kDecadeEdges.begin(), kDecadeEdges.end(), rel_error);
-  int bin = static_cast<int>(it - kDecadeEdges.begin()) - 1;
-  bin = std::clamp(bin, 0, kBins - 1);
-  ++counts[bin];
-}
-
 void RelErrorHistogram::merge(const RelErrorHistogram& other) {
   for (int i = 0; i < kBins; ++i) counts[i] += other.counts[i];
   exact += other.exact;
 }
 
 // ---- source statistics ----------------------------------------------------------
-
-void SourceStats::add(double x) {
-  ++count;
-  magnitudes.add(x);
-  if (std::isnan(x)) {
-    ++nans;
-    return;
-  }
-  if (std::isinf(x)) {
-    ++infs;
-    return;
-  }
-  const double a = std::fabs(x);
-  if (x == 0.0) {
-    ++zeros;
-  } else {
-    amin_nonzero = std::min(amin_nonzero, a);
-  }
-  min = std::min(min, x);
-  max = std::max(max, x);
-  amax = std::max(amax, a);
-  sum.add(x);
-  sum_abs.add(a);
-  sum_sq.add(x * x);
-}
 
 void SourceStats::merge(const SourceStats& o) {
   count += o.count;
@@ -245,48 +156,6 @@ SourceSummary summarize(const SourceStats& s) {
 }
 
 // ---- quantized-copy statistics --------------------------------------------------
-
-void QuantStats::add(double x, double q, std::uint8_t flags, Class result_class) {
-  ++count;
-  if (std::isnan(x)) return;
-  const bool source_finite = std::isfinite(x);
-  const bool overflowed = source_finite && (flags & kOverflow) != 0;
-  if (overflowed) ++overflow;
-  if (std::isnan(q)) ++nan_produced;
-  if (!source_finite) return;
-  const bool underflowed = x != 0.0 && q == 0.0;
-  if (underflowed) ++underflow_to_zero;
-  if (result_class == Class::subnormal) ++subnormal;
-  if (x != 0.0) {
-    WindowHistogram::Outcome outcome = WindowHistogram::normal;
-    if (overflowed) {
-      outcome = WindowHistogram::overflow;
-    } else if (underflowed) {
-      outcome = WindowHistogram::underflow;
-    } else if (result_class == Class::subnormal) {
-      outcome = WindowHistogram::subnormal;
-    }
-    window.add(binade_of(x), outcome);
-  }
-  if (!std::isfinite(q)) return;
-  ++compared;
-  const double e = q - x;
-  if (e == 0.0) ++exact;
-  const double abs_e = std::fabs(e);
-  max_abs_error = std::max(max_abs_error, abs_e);
-  sum_error.add(e);
-  sum_sq_error.add(e * e);
-  sum_xq.add(x * q);
-  sum_qq.add(q * q);
-  sum_xx.add(x * x);
-  if (x != 0.0) {
-    const double rel = abs_e / std::fabs(x);
-    ++rel_count;
-    max_rel_error = std::max(max_rel_error, rel);
-    sum_rel_error.add(rel);
-    rel_error.add(rel);
-  }
-}
 
 void QuantStats::add_scale(const Scale& s, bool has_values) {
   ScaleSummary one;

@@ -7,11 +7,15 @@
 // for bit whatever the thread count, chunk size or merge order.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "core/round.h"
 #include "core/scaling.h"
 
 namespace fpscope {
@@ -23,7 +27,30 @@ namespace fpscope {
 // the nearest double (ties to even) through round_pack.
 class ExactSum {
  public:
-  void add(double x);
+  // Inline and branch-free but for inf/NaN: the engine calls it several times per
+  // element per combination (bench/RESULTS.md, "analysis engine").
+  void add(double x) {
+    const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+    const auto field = static_cast<unsigned>((bits >> 52) & 0x7FF);
+    if (field == 0x7FF) [[unlikely]] {
+      add_special(bits);
+      return;
+    }
+    const unsigned normal = field != 0 ? 1u : 0u;
+    const std::uint64_t mantissa = (bits & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{normal} << 52);
+    // value = mantissa * 2^-1074 * 2^index: the mantissa's lowest bit sits at bit `index`.
+    const unsigned index = field - normal;
+    const unsigned limb = index >> 5;
+    const unsigned shift = index & 31;
+    const auto lo = static_cast<std::int64_t>((mantissa << shift) & 0xFFFFFFFFu);
+    const auto mid = static_cast<std::int64_t>((mantissa >> (32 - shift)) & 0xFFFFFFFFu);
+    const auto hi = static_cast<std::int64_t>((mantissa >> 32) >> (32 - shift));  // 0 when shift == 0
+    const std::int64_t negative = -static_cast<std::int64_t>(bits >> 63);     // 0 or -1: (v ^ n) - n = -v
+    limb_[limb] += (lo ^ negative) - negative;
+    limb_[limb + 1] += (mid ^ negative) - negative;
+    limb_[limb + 2] += (hi ^ negative) - negative;
+    if (++pending_ >= kNormalizeEvery) normalize();
+  }
   void merge(const ExactSum& other);
   // The exact sum correctly rounded; +-inf when an infinity was added (NaN when
   // both signs or a NaN were), +-inf also when the finite sum exceeds double.
@@ -32,12 +59,86 @@ class ExactSum {
 
   static constexpr int kLimbs = 68;  // 2098 bits of fp64's range + headroom, in 32-bit digits
  private:
+  friend class ExactSumBuffer;
+  // Adds (negative ? -m : m) * 2^(index - 1074) for m < 2^63, index <= 2046.
+  void add_scaled(std::uint64_t m, bool negative, unsigned index) {
+    const unsigned limb = index >> 5;
+    const unsigned shift = index & 31;
+    const auto lo = static_cast<std::int64_t>((m << shift) & 0xFFFFFFFFu);
+    const auto mid = static_cast<std::int64_t>((m >> (32 - shift)) & 0xFFFFFFFFu);
+    const auto hi = static_cast<std::int64_t>((m >> 32) >> (32 - shift));  // < 2^31
+    const std::int64_t n = negative ? -1 : 0;
+    limb_[limb] += (lo ^ n) - n;
+    limb_[limb + 1] += (mid ^ n) - n;
+    limb_[limb + 2] += (hi ^ n) - n;
+    if (++pending_ >= kNormalizeEvery) normalize();
+  }
+  static constexpr std::uint32_t kNormalizeEvery = 1u << 30;  // each add grows a limb by < 2^32; int64 holds 2^31 of them
+  void add_special(std::uint64_t bits);  // inf or NaN
   void normalize();
   std::array<std::int64_t, kLimbs> limb_{};
   std::uint32_t pending_ = 0;  // adds since the last normalize (each grows a limb by < 2^32)
   std::uint64_t pos_inf_ = 0;
   std::uint64_t neg_inf_ = 0;
   std::uint64_t nan_ = 0;
+};
+
+// floor(log2(|x|)) for finite non-zero x, exactly (subnormals included).
+inline int binade_of(double x) {
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+  const int field = static_cast<int>((bits >> 52) & 0x7FF);
+  if (field != 0) [[likely]] return field - 1023;
+  const std::uint64_t mantissa = bits & ((std::uint64_t{1} << 52) - 1);
+  return -1074 + (63 - detail::count_leading_zeros(mantissa));
+}
+
+// A scratch front end of an ExactSum for hot loops (Neal 2015's "large
+// superaccumulator"): one int64 per exponent holds the sum of the signed
+// significands of that exponent, exactly, for up to 2^10 adds (|significand| <
+// 2^53); then the touched exponents are folded into the ExactSum. The sum is
+// exact either way, so the result is the same bit for bit as ExactSum::add.
+// 16 KiB: one per accumulator and worker, never stored with results.
+class ExactSumBuffer {
+ public:
+  // Where flush() adds to; set before the first add.
+  void bind(ExactSum& target) { target_ = &target; }
+  void add(double x) {
+    const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+    const auto field = static_cast<unsigned>((bits >> 52) & 0x7FF);
+    if (field == 0x7FF) [[unlikely]] {
+      target_->add_special(bits);
+      return;
+    }
+    const unsigned normal = field != 0 ? 1u : 0u;
+    const auto mantissa =
+        static_cast<std::int64_t>((bits & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{normal} << 52));
+    const std::int64_t negative = -static_cast<std::int64_t>(bits >> 63);  // 0 or -1: (v ^ n) - n = -v
+    const unsigned index = field - normal;
+    bin_[index] += (mantissa ^ negative) - negative;
+    lo_ = index < lo_ ? index : lo_;
+    hi_ = index > hi_ ? index : hi_;
+    if (++adds_ == kFlushEvery) [[unlikely]] flush();
+  }
+  // Adds everything buffered to the bound ExactSum and empties the buffer.
+  void flush() {
+    for (unsigned i = lo_; i <= hi_; ++i) {
+      const std::int64_t v = bin_[i];
+      if (v == 0) continue;
+      target_->add_scaled(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0, i);
+      bin_[i] = 0;
+    }
+    lo_ = 2048;
+    hi_ = 0;
+    adds_ = 0;
+  }
+
+ private:
+  static constexpr std::uint32_t kFlushEvery = 1u << 10;  // 2^10 significands < 2^53 stay below 2^63
+  std::array<std::int64_t, 2048> bin_{};
+  unsigned lo_ = 2048;
+  unsigned hi_ = 0;
+  std::uint32_t adds_ = 0;
+  ExactSum* target_ = nullptr;
 };
 
 // Magnitudes by binade: bin b counts |x| in [2^b, 2^(b+1)), b from -1074 (the
@@ -51,13 +152,20 @@ struct BinadeHistogram {
   std::uint64_t inf = 0;
   std::uint64_t nan = 0;
 
-  void add(double x);
+  void add(double x) {
+    if (std::isnan(x)) {
+      ++nan;
+    } else if (std::isinf(x)) {
+      ++inf;
+    } else if (x == 0.0) {
+      ++zero;
+    } else {
+      ++counts[static_cast<std::size_t>(binade_of(x) - kMinBinade)];
+    }
+  }
   void merge(const BinadeHistogram& other);
   bool operator==(const BinadeHistogram&) const = default;
 };
-
-// floor(log2(|x|)) for finite non-zero x, exactly (subnormals included).
-int binade_of(double x);
 
 // The format's window over the source's binades: for each source binade, how
 // many elements underflowed to zero, landed subnormal, stayed normal, or
@@ -85,7 +193,28 @@ struct RelErrorHistogram {
   std::array<std::uint64_t, kBins> counts{};
   std::uint64_t exact = 0;
 
-  void add(double rel_error);
+  // The doubles nearest 10^kMinDecade .. 10^(kMaxDecade + 1): the bins' edges.
+  static constexpr std::array<double, kBins + 1> kEdges{
+      1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8,
+      1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4};
+  void add(double rel_error) {
+    if (rel_error == 0.0) {
+      ++exact;
+      return;
+    }
+    ++counts[static_cast<std::size_t>(bin_of(rel_error))];
+  }
+  // The bin of a non-zero error: the last edge <= it, clamped to the end bins.
+  static int bin_of(double rel_error) {
+    if (rel_error < kEdges[1]) return 0;
+    if (!(rel_error < kEdges[kBins - 1])) return kBins - 1;  // NaN too, as std::upper_bound placed it
+    // floor(binade * log10(2)) is within one of the decade; the edges settle it.
+    const int guess = (binade_of(rel_error) * 1233 >> 12) - kMinDecade;  // 1233 / 4096 ~ log10(2)
+    int k = guess < 1 ? 1 : (guess > kBins - 2 ? kBins - 2 : guess);
+    while (kEdges[static_cast<std::size_t>(k)] > rel_error) --k;
+    while (kEdges[static_cast<std::size_t>(k) + 1] <= rel_error) ++k;
+    return k;
+  }
   void merge(const RelErrorHistogram& other);
   bool operator==(const RelErrorHistogram&) const = default;
 };
@@ -109,7 +238,10 @@ struct SourceStats {
   ExactSum sum_sq;   // each x*x rounded to double, then summed exactly
   BinadeHistogram magnitudes;
 
-  void add(double x);
+  void add(double x) { add_with(x, sum, sum_abs, sum_sq); }
+  // add() with the sums going to `s_*` (ExactSum or an ExactSumBuffer bound to ours).
+  template <class Sum>
+  void add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq);
   void merge(const SourceStats& other);
   std::uint64_t finite() const { return count - nans - infs; }
 };
@@ -139,10 +271,121 @@ struct QuantStats {
   ScaleSummary scales;      // merged: counts add, extrema combine
 
   // One element: source x, represented value q, the encoding's flags and class.
-  void add(double x, double q, std::uint8_t flags, Class result_class);
+  void add(double x, double q, std::uint8_t flags, Class result_class) {
+    add_with(x, q, flags, result_class, sum_error, sum_sq_error, sum_rel_error, sum_xq, sum_qq, sum_xx);
+  }
+  // add() with the sums going to `s_*` (ExactSum or an ExactSumBuffer bound to ours).
+  template <class Sum>
+  void add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error, Sum& s_sq_error,
+                Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx);
   // One group's scale (recipes with scales). has_values: the group's amax was non-zero.
   void add_scale(const Scale& s, bool has_values);
   void merge(const QuantStats& other);
+};
+
+template <class Sum>
+void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq) {
+  ++count;
+  magnitudes.add(x);
+  if (std::isnan(x)) {
+    ++nans;
+    return;
+  }
+  if (std::isinf(x)) {
+    ++infs;
+    return;
+  }
+  const double a = std::fabs(x);
+  if (x == 0.0) {
+    ++zeros;
+  } else {
+    amin_nonzero = std::min(amin_nonzero, a);
+  }
+  min = std::min(min, x);
+  max = std::max(max, x);
+  amax = std::max(amax, a);
+  s_sum.add(x);
+  s_abs.add(a);
+  s_sq.add(x * x);
+}
+
+template <class Sum>
+void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error,
+                          Sum& s_sq_error, Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx) {
+  ++count;
+  if (std::isnan(x)) return;
+  const bool source_finite = std::isfinite(x);
+  const bool overflowed = source_finite && (flags & kOverflow) != 0;
+  if (overflowed) ++overflow;
+  if (std::isnan(q)) ++nan_produced;
+  if (!source_finite) return;
+  const bool underflowed = x != 0.0 && q == 0.0;
+  if (underflowed) ++underflow_to_zero;
+  if (result_class == Class::subnormal) ++subnormal;
+  if (x != 0.0) {
+    WindowHistogram::Outcome outcome = WindowHistogram::normal;
+    if (overflowed) {
+      outcome = WindowHistogram::overflow;
+    } else if (underflowed) {
+      outcome = WindowHistogram::underflow;
+    } else if (result_class == Class::subnormal) {
+      outcome = WindowHistogram::subnormal;
+    }
+    window.add(binade_of(x), outcome);
+  }
+  if (!std::isfinite(q)) return;
+  ++compared;
+  const double e = q - x;
+  if (e == 0.0) ++exact;
+  const double abs_e = std::fabs(e);
+  max_abs_error = std::max(max_abs_error, abs_e);
+  s_error.add(e);
+  s_sq_error.add(e * e);
+  s_xq.add(x * q);
+  s_qq.add(q * q);
+  s_xx.add(x * x);
+  if (x != 0.0) {
+    const double rel = abs_e / std::fabs(x);
+    ++rel_count;
+    max_rel_error = std::max(max_rel_error, rel);
+    s_rel_error.add(rel);
+    rel_error.add(rel);
+  }
+}
+
+// The scratch buffers of one SourceStats' or QuantStats' sums, for the engine's
+// element loops: bind, add through add_with(), flush before merging.
+struct SourceSumBuffers {
+  ExactSumBuffer sum, sum_abs, sum_sq;
+  void bind(SourceStats& s) {
+    sum.bind(s.sum);
+    sum_abs.bind(s.sum_abs);
+    sum_sq.bind(s.sum_sq);
+  }
+  void flush() {
+    sum.flush();
+    sum_abs.flush();
+    sum_sq.flush();
+  }
+};
+struct QuantSumBuffers {
+  ExactSumBuffer error, sq_error, rel_error, xq, qq, xx;
+  void bind(QuantStats& q) {
+    error.bind(q.sum_error);
+    sq_error.bind(q.sum_sq_error);
+    rel_error.bind(q.sum_rel_error);
+    xq.bind(q.sum_xq);
+    qq.bind(q.sum_qq);
+    xx.bind(q.sum_xx);
+  }
+  void flush() {
+    error.flush();
+    sq_error.flush();
+    rel_error.flush();
+    xq.flush();
+    qq.flush();
+    xx.flush();
+  }
 };
 
 // Statistics derived from the sums, as printed.
