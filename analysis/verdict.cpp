@@ -24,7 +24,10 @@ struct StatisticInfo {
 constexpr StatisticInfo kStatistics[] = {
     {"sqnr_db", true},         {"cosine", true},          {"underflow_pct", false}, {"overflow_pct", false},
     {"nan_pct", false},        {"mean_rel_error", false}, {"max_rel_error", false}, {"subnormal_pct", false},
+    {"gemm_rel_frobenius", false},
 };
+// Judged on a layer's replayed GEMMs (judge_all's GemmCheck), not on a tensor's QuantStats.
+constexpr const char* kGemmStatistic = "gemm_rel_frobenius";
 
 const StatisticInfo* find_statistic(const std::string& name) {
   for (const StatisticInfo& s : kStatistics) {
@@ -89,6 +92,7 @@ Thresholds default_thresholds() {
   t.defaults = {
       {"sqnr_db", 20.0, 12.0},       {"underflow_pct", 1.0, 10.0}, {"overflow_pct", 0.01, 0.1},
       {"nan_pct", 0.0, 0.0},         {"mean_rel_error", 0.1, 0.3},
+      {kGemmStatistic, 0.1, 0.25},
   };
   return t;
 }
@@ -175,40 +179,53 @@ double statistic_value(const std::string& statistic, const QuantStats& q) {
   throw Error("unknown statistic '" + statistic + "' (valid: " + statistic_list() + ")");
 }
 
-Verdict judge(const QuantStats& q, const std::vector<Threshold>& limits) {
-  Verdict v;
-  for (const Threshold& t : limits) {
-    const StatisticInfo* info = find_statistic(t.statistic);
-    const bool lower = info->lower_bound;
-    const double value = statistic_value(t.statistic, q);
-    if (passes(value, t.tolerated, lower)) continue;
-    Failure f;
-    f.statistic = t.statistic;
-    f.value = value;
-    f.limit = t.tolerated;
-    f.marginal = passes(value, t.marginal, lower);
-    if (lower) {
-      f.by = std::isnan(value) ? kInf : t.tolerated - value;
-    } else {
-      f.by = t.tolerated == 0.0 ? kInf : value / t.tolerated;
-    }
-    if (!f.marginal) {
-      v.status = Status::not_tolerated;
-    } else if (v.status == Status::tolerated) {
-      v.status = Status::marginal;
-    }
-    v.failures.push_back(f);
+namespace {
+
+// Adds the failure of `value` against `t` to `v`, if it misses the tolerated limit.
+void judge_value(Verdict& v, const Threshold& t, double value) {
+  const StatisticInfo* info = find_statistic(t.statistic);
+  const bool lower = info->lower_bound;
+  if (passes(value, t.tolerated, lower)) return;
+  Failure f;
+  f.statistic = t.statistic;
+  f.value = value;
+  f.limit = t.tolerated;
+  f.marginal = passes(value, t.marginal, lower);
+  if (lower) {
+    f.by = std::isnan(value) ? kInf : t.tolerated - value;
+  } else {
+    f.by = t.tolerated == 0.0 ? kInf : value / t.tolerated;
   }
-  // Worst first: failures beyond the marginal limit, then the larger miss.
-  std::stable_sort(v.failures.begin(), v.failures.end(), [](const Failure& a, const Failure& b) {
+  if (!f.marginal) {
+    v.status = Status::not_tolerated;
+  } else if (v.status == Status::tolerated) {
+    v.status = Status::marginal;
+  }
+  v.failures.push_back(f);
+}
+
+// Worst first: failures beyond the marginal limit, then the larger miss.
+void sort_failures(std::vector<Failure>& failures) {
+  std::stable_sort(failures.begin(), failures.end(), [](const Failure& a, const Failure& b) {
     if (a.marginal != b.marginal) return !a.marginal;
     return a.by > b.by;
   });
+}
+
+}  // namespace
+
+Verdict judge(const QuantStats& q, const std::vector<Threshold>& limits) {
+  Verdict v;
+  for (const Threshold& t : limits) {
+    if (t.statistic == kGemmStatistic) continue;  // a layer's statistic (judge_all)
+    judge_value(v, t, statistic_value(t.statistic, q));
+  }
+  sort_failures(v.failures);
   return v;
 }
 
 VerdictReport judge_all(const DatasetAnalysis& analysis, const std::vector<Combination>& combos,
-                        const Thresholds& thresholds) {
+                        const Thresholds& thresholds, const std::vector<GemmCheck>& gemm) {
   VerdictReport report;
   std::map<std::pair<std::string, int>, std::size_t> layer_index;
   for (std::size_t t = 0; t < analysis.tensors.size(); ++t) {
@@ -255,6 +272,31 @@ VerdictReport judge_all(const DatasetAnalysis& analysis, const std::vector<Combi
           e.failures = v.failures;
           e.worst_tensor = t;
           first = false;
+        }
+      }
+      // The layer's GEMM error under this combination (worst over its checks), for the GEMMs' operands.
+      const bool gemm_operand = lv.role == Role::weight || lv.role == Role::activation || lv.role == Role::grad_activation;
+      const Threshold* gemm_limit = nullptr;
+      for (const Threshold& t : thresholds.for_role(lv.role)) {
+        if (t.statistic == kGemmStatistic) gemm_limit = &t;
+      }
+      if (gemm_operand && gemm_limit != nullptr) {
+        bool found = false;
+        double worst = 0.0;
+        for (const GemmCheck& g : gemm) {
+          if (g.layer != lv.layer || g.combination != k) continue;
+          const double value = std::isnan(g.rel_frobenius) ? kInf : g.rel_frobenius;
+          worst = found ? std::max(worst, value) : value;
+          found = true;
+        }
+        if (found) {
+          Verdict gv;
+          judge_value(gv, *gemm_limit, worst);
+          if (!gv.failures.empty()) {
+            if (severity(gv.status) > severity(e.status)) e.status = gv.status;
+            e.failures.push_back(gv.failures.front());
+            sort_failures(e.failures);
+          }
         }
       }
       lv.entries.push_back(e);

@@ -18,7 +18,8 @@ const char* status_name(Status s);  // "tolerated", "marginal", "not_tolerated"
 
 // One statistic's limits. For a lower bound (sqnr_db, cosine) a value must be
 // >= the limit; for the others <= the limit. Statistics: sqnr_db, cosine,
-// underflow_pct, overflow_pct, nan_pct, mean_rel_error, max_rel_error, subnormal_pct.
+// underflow_pct, overflow_pct, nan_pct, mean_rel_error, max_rel_error, subnormal_pct,
+// and gemm_rel_frobenius (a layer's GEMM error, not a tensor's: judge() skips it).
 struct Threshold {
   std::string statistic;
   double tolerated = 0.0;
@@ -41,6 +42,12 @@ struct Threshold {
 //    these come from underflow, not from rounding.
 //  - max_rel_error and cosine: off by default (one underflowed element gives a
 //    relative error of 1; cosine follows SQNR).
+//  - gemm_rel_frobenius <= 0.1 tolerated, <= 0.25 marginal: the layer's GEMMs
+//    replayed under the accumulation models (`fpscope analyze --gemm`,
+//    analysis/gemm_layers.h), ||model - fp64 product||_F / ||fp64 product||_F.
+//    The same signal-to-noise bar as sqnr_db (20 dB is a relative error of 0.1,
+//    12 dB of 0.25), applied to the layer's output instead of its inputs. Judged
+//    per layer (LayerVerdict), only where GEMM results are given to judge_all.
 struct Thresholds {
   std::vector<Threshold> defaults;
   std::map<std::string, std::vector<Threshold>> roles;  // role name -> limits overriding the defaults
@@ -102,8 +109,21 @@ struct VerdictReport {
   std::vector<std::size_t> ranking;              // indexes into layers, most sensitive first
 };
 
+// A linear layer's GEMM error under one combination: the worst relative Frobenius
+// error over its replayed GEMMs, models and steps (analysis/gemm_layers.h
+// worst_rel_frobenius; +inf when outputs overflowed).
+struct GemmCheck {
+  std::string layer;            // TensorInfo::layer
+  std::size_t combination = 0;  // index into the combinations
+  double rel_frobenius = 0.0;
+};
+
+// With `gemm` checks, the layer's weight, activation and grad_activation entries
+// (the GEMMs' operands) also fail gemm_rel_frobenius where the layer's GEMM error
+// misses it: a layer is not tolerated when its product is too wrong, even if each
+// input is quantized well enough.
 VerdictReport judge_all(const DatasetAnalysis& analysis, const std::vector<Combination>& combos,
-                        const Thresholds& thresholds);
+                        const Thresholds& thresholds, const std::vector<GemmCheck>& gemm = {});
 
 // "e4m3/tensor/rne": how a combination is named in tables and JSON.
 std::string combination_id(const Combination& c);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "core/error.h"
 
@@ -76,7 +77,7 @@ TEST(thresholds, errors_name_the_file_and_key) {
   EXPECT_EQ(error_of(nlohmann::json::parse(R"({"defaults": {}})")), "t.json: unknown key 'defaults' (valid: default, roles)");
   EXPECT_EQ(error_of(nlohmann::json::parse(R"({"default": {"snr": null}})")),
             "t.json: default: unknown statistic 'snr' (valid: sqnr_db, cosine, underflow_pct, overflow_pct, nan_pct, "
-            "mean_rel_error, max_rel_error, subnormal_pct)");
+            "mean_rel_error, max_rel_error, subnormal_pct, gemm_rel_frobenius)");
   EXPECT_EQ(error_of(nlohmann::json::parse(R"({"default": {"sqnr_db": 20}})")),
             "t.json: default.sqnr_db: expected {\"tolerated\": number, \"marginal\": number} or null");
   EXPECT_NE(error_of(nlohmann::json::parse(R"({"roles": {"gradient": {}}})")).find("unknown role 'gradient'"),
@@ -125,6 +126,64 @@ TEST(judge_all, layers_cheapest_choice_and_ranking) {
   EXPECT_EQ(r.layers[r.ranking[0]].layer, "lost");
   EXPECT_EQ(r.layers[r.ranking[1]].layer, "hard");
   EXPECT_EQ(r.layers[r.ranking[2]].layer, "easy");
+}
+
+TEST(judge_all, gemm_error_beyond_the_threshold_is_not_tolerated_even_with_tolerated_inputs) {
+  const auto combos = make_combinations({"bf16", "e4m3"}, {"none"}, {"rne"});
+  DatasetAnalysis a;
+  auto tensor = [&](std::string layer, Role role) {
+    TensorAnalysis t;
+    t.info.name = layer + "." + role_name(role);
+    t.info.layer = layer;
+    t.info.role = role;
+    t.rows = 1;
+    t.cols = 100;
+    t.results = {stats(50, 0), stats(30, 0)};  // both formats tolerated on the inputs alone
+    a.tensors.push_back(t);
+  };
+  tensor("fc", Role::weight);
+  tensor("fc", Role::activation);
+  tensor("fc", Role::grad_weight);  // the output of dW, not a GEMM operand
+  tensor("other", Role::weight);
+  // fc: bf16 GEMM error 0.15 (marginal: between 0.1 and 0.25), e4m3 0.4 and 0.05 (worst counts).
+  const std::vector<GemmCheck> gemm{{"fc", 0, 0.15}, {"fc", 1, 0.05}, {"fc", 1, 0.4}, {"other", 1, 0.05}};
+  const VerdictReport plain = judge_all(a, combos, default_thresholds());
+  for (const LayerVerdict& lv : plain.layers) {
+    for (const auto& e : lv.entries) EXPECT_EQ(e.status, Status::tolerated) << lv.layer;
+  }
+  const VerdictReport r = judge_all(a, combos, default_thresholds(), gemm);
+  ASSERT_EQ(r.layers.size(), 4u);
+  // Sorted by (layer, role): fc/weight, fc/activation, fc/grad_weight, other/weight.
+  for (std::size_t i : {0u, 1u}) {
+    const LayerVerdict& lv = r.layers[i];
+    ASSERT_EQ(lv.layer, "fc");
+    EXPECT_EQ(lv.entries[0].status, Status::marginal);
+    EXPECT_EQ(lv.entries[1].status, Status::not_tolerated);
+    ASSERT_EQ(lv.entries[1].failures.size(), 1u);
+    EXPECT_EQ(lv.entries[1].failures[0].statistic, "gemm_rel_frobenius");
+    EXPECT_EQ(lv.entries[1].failures[0].value, 0.4);
+    EXPECT_EQ(lv.entries[1].failures[0].limit, 0.1);
+    EXPECT_NEAR(lv.entries[1].failures[0].by, 4.0, 1e-12);
+    EXPECT_EQ(lv.cheapest, -1);  // bf16 marginal, e4m3 not tolerated
+    EXPECT_NE(lv.reason.find("bf16/none/rne (16 bits) fails gemm_rel_frobenius 0.15 > 0.1"), std::string::npos) << lv.reason;
+  }
+  EXPECT_EQ(r.layers[2].role, Role::grad_weight);
+  EXPECT_EQ(r.layers[2].entries[1].status, Status::tolerated);
+  EXPECT_EQ(r.layers[3].layer, "other");
+  EXPECT_EQ(r.layers[3].entries[1].status, Status::tolerated);
+  // An overflowed GEMM (+inf) and a NaN error fail too.
+  const VerdictReport inf = judge_all(a, combos, default_thresholds(),
+                                      {{"fc", 0, std::numeric_limits<double>::infinity()},
+                                       {"fc", 1, std::numeric_limits<double>::quiet_NaN()}});
+  EXPECT_EQ(inf.layers[0].entries[0].status, Status::not_tolerated);
+  EXPECT_EQ(inf.layers[0].entries[1].status, Status::not_tolerated);
+  // A thresholds file can move or turn off the limit; judge() ignores it for a tensor's statistics.
+  const Thresholds loose = parse_thresholds(
+      nlohmann::json::parse(R"({"default": {"gemm_rel_frobenius": {"tolerated": 0.5, "marginal": 1}}})"), "t.json");
+  EXPECT_EQ(judge_all(a, combos, loose, gemm).layers[0].entries[1].status, Status::tolerated);
+  const Thresholds off = parse_thresholds(nlohmann::json::parse(R"({"default": {"gemm_rel_frobenius": null}})"), "t.json");
+  EXPECT_EQ(judge_all(a, combos, off, gemm).layers[0].entries[1].status, Status::tolerated);
+  EXPECT_EQ(judge(stats(30, 0), default_thresholds().defaults).status, Status::tolerated);
 }
 
 }  // namespace
