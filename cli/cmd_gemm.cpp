@@ -16,6 +16,7 @@
 #include "analysis/atomic_file.h"
 #include "analysis/dataset.h"
 #include "analysis/gemm.h"
+#include "analysis/gemm_layers.h"
 #include "cli/commands.h"
 #include "core/accumulate.h"
 #include "core/error.h"
@@ -63,25 +64,6 @@ std::string default_data_path() {
     throw Error("no PATH given and the bundled dump examples/data/tiny-gpt was not found; set FPSCOPE_DATA or name a file");
   }
   return bundled;
-}
-
-// The tensors of one linear layer in one file (capture.py's names).
-struct LinearTensors {
-  std::string file;
-  std::string layer;
-  std::int64_t step = -1;
-  std::vector<double> input, weight, grad_output;
-  std::vector<std::int64_t> input_shape, weight_shape, grad_output_shape;
-};
-
-std::vector<double> read_all(TensorReader& r) {
-  std::vector<double> v(r.info().element_count());
-  if (!v.empty()) r.read(0, v);
-  return v;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string fmt_value(double x, const char* spec = "{:.3g}") {
@@ -158,7 +140,7 @@ int run_gemm(const GemmArgs& args) {
                      {"scaling", "one scale per operand (tensor) or per GEMM row (row), computed by core/scaling.h; "
                                  "applied to the model's result in binary64 after the accumulation"},
                      {"reference", "exact dot products of the original operands, rounded once to binary64"},
-                     {"gemms", nlohmann::json::array()},
+                     {"gemm", nlohmann::json::array()},
                      {"k_sweep", nlohmann::json::array()}};
   for (const AccumulationModel& m : models) doc["models"].push_back(accumulation_model_name(m));
   int exit_code = 0;
@@ -185,49 +167,17 @@ int run_gemm(const GemmArgs& args) {
   } else {
     std::vector<std::string> paths = args.paths;
     if (paths.empty()) paths.push_back(default_data_path());
-    // Collect each linear layer's X, W and dY, per file (a dump holds one step per file).
-    std::map<std::pair<std::string, std::string>, LinearTensors> layers;
-    for_each_entry(paths, [&](DatasetEntry&& entry) {
-      if (entry.error) {
-        fmt::print(stderr, "fpscope gemm: {}\n", entry.error->message);
-        exit_code = 1;
-      }
-      if (!entry.reader) return;
-      const TensorInfo& info = entry.reader->info();
-      if (info.layer.empty() || !is_float(info.dtype)) return;
-      if (!info.module_type.empty() && info.module_type != "Linear") return;
-      if (filter && !std::regex_search(info.layer, *filter)) return;
-      const std::string& name = info.name;
-      std::vector<double>* target = nullptr;
-      std::vector<std::int64_t>* shape = nullptr;
-      LinearTensors& t = layers[{info.file, info.layer}];
-      if (ends_with(name, ":input")) {
-        target = &t.input;
-        shape = &t.input_shape;
-      } else if (ends_with(name, ".weight")) {
-        target = &t.weight;
-        shape = &t.weight_shape;
-      } else if (ends_with(name, ":grad_output")) {
-        target = &t.grad_output;
-        shape = &t.grad_output_shape;
-      } else {
-        return;
-      }
-      t.file = info.file;
-      t.layer = info.layer;
-      t.step = info.step;
-      try {
-        *target = read_all(*entry.reader);
-        *shape = info.shape;
-      } catch (const Error& e) {
-        fmt::print(stderr, "fpscope gemm: {}\n", e.what());
-        exit_code = 1;
-      }
-    });
+    // Each linear layer's X, W and dY, per file (a dump holds one step per file): analysis/gemm_layers.h,
+    // shared with `fpscope analyze --gemm`.
+    const std::vector<LinearLayerTensors> layers =
+        collect_linear_layers(paths, filter.get(), [&](const std::string& message) {
+          fmt::print(stderr, "fpscope gemm: {}\n", message);
+          exit_code = 1;
+        });
     std::size_t steps = 0;
     {
       std::vector<std::string> files;
-      for (const auto& [key, t] : layers) files.push_back(key.first);
+      for (const LinearLayerTensors& t : layers) files.push_back(t.file);
       std::sort(files.begin(), files.end());
       steps = static_cast<std::size_t>(std::unique(files.begin(), files.end()) - files.begin());
     }
@@ -237,59 +187,24 @@ int run_gemm(const GemmArgs& args) {
                "accum = model vs that exact product; acc% = accumulation's share of the error energy; "
                "nonfin = outputs that overflowed (left out)\n\n");
     print_replay_header();
-    std::size_t replayed = 0;
-    for (auto& [key, t] : layers) {
-      if (t.input.empty() || t.weight.empty() || t.weight_shape.size() != 2) continue;
-      const auto out = static_cast<std::size_t>(t.weight_shape[0]);
-      const auto in = static_cast<std::size_t>(t.weight_shape[1]);
-      if (in == 0 || t.input.size() % in != 0 || t.input_shape.empty() ||
-          t.input_shape.back() != static_cast<std::int64_t>(in)) {
-        fmt::print(stderr, "fpscope gemm: {}: layer '{}': input's last dimension does not match the weight's {} columns\n",
-                   t.file, t.layer, in);
+    const GemmReplayOptions options{formats, recipes, models, args.sample_rows, args.seed, args.threads};
+    std::vector<LayerGemmReplay> replays;
+    for (const LinearLayerTensors& t : layers) {
+      const std::string label = steps > 1 && t.step >= 0 ? fmt::format("{}@{}", t.layer, t.step) : t.layer;
+      try {
+        for (LayerGemmReplay& r : replay_linear_layer(t, label, options)) {
+          print_replay(r.replay);
+          replays.push_back(std::move(r));
+        }
+      } catch (const Error& e) {
+        fmt::print(stderr, "fpscope gemm: {}\n", e.what());
         exit_code = 1;
         continue;
       }
-      const std::size_t tokens = t.input.size() / in;
-      const std::string label = steps > 1 && t.step >= 0 ? fmt::format("{}@{}", t.layer, t.step) : t.layer;
-      struct Gemm {
-        const char* name;
-        GemmOperands ops;
-        bool a_is_gradient;
-      };
-      std::vector<Gemm> gemms;
-      gemms.push_back({"forward", forward_operands(t.input, t.weight, tokens, in, out), false});
-      if (!t.grad_output.empty()) {
-        if (t.grad_output.size() != tokens * out) {
-          fmt::print(stderr, "fpscope gemm: {}: layer '{}': grad_output has {} elements, expected {} x {}\n", t.file,
-                     t.layer, t.grad_output.size(), tokens, out);
-          exit_code = 1;
-        } else {
-          gemms.push_back({"grad_input", grad_input_operands(t.grad_output, t.weight, tokens, in, out), true});
-          gemms.push_back({"grad_weight", grad_weight_operands(t.grad_output, t.input, tokens, in, out), true});
-        }
-      }
-      for (Gemm& g : gemms) {
-        const std::size_t total_rows = g.ops.shape.rows;
-        sample_rows(g.ops, args.sample_rows, args.seed);
-        for (const GemmFormats& f : formats) {
-          const Format& fa = g.a_is_gradient ? f.gradient : f.forward;
-          for (const Recipe& r : recipes) {
-            GemmReplay replay = replay_gemm(g.ops, fa, f.forward, r, models, args.threads);
-            replay.layer = label;
-            replay.gemm = g.name;
-            replay.total_rows = total_rows;
-            replay.seed = args.seed;
-            print_replay(replay);
-            nlohmann::json j = to_json(replay);
-            j["file"] = t.file;
-            j["step"] = t.step;
-            doc["gemms"].push_back(std::move(j));
-            ++replayed;
-          }
-        }
-      }
       if (args.k_sweep) {
-        const GemmOperands& ops = gemms.front().ops;
+        const std::size_t tokens = t.input.size() / static_cast<std::size_t>(t.weight_shape[1]);
+        const GemmOperands ops = forward_operands(t.input, t.weight, tokens, static_cast<std::size_t>(t.weight_shape[1]),
+                                                  static_cast<std::size_t>(t.weight_shape[0]));
         std::vector<std::size_t> depths;
         for (std::size_t k = 16; k < ops.shape.depth; k *= 2) depths.push_back(k);
         depths.push_back(ops.shape.depth);
@@ -308,6 +223,9 @@ int run_gemm(const GemmArgs& args) {
         }
       }
     }
+    const std::size_t replayed = replays.size();
+    // The same section shape as `fpscope analyze --gemm` writes (reports/schema/result.schema.json "gemm").
+    doc["gemm"] = gemm_section_json(replays);
     if (replayed == 0) {
       fmt::print(stderr, "fpscope gemm: no linear layer with a captured <layer>:input and <layer>.weight in {}\n",
                  fmt::join(paths, ", "));
