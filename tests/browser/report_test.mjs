@@ -108,7 +108,8 @@ try {
   if (steps.size > 1) {
     for (const id of ['plot-steps-amax', 'plot-steps-underflow', 'plot-steps-growth']) {
       await page.locator('#' + id).scrollIntoViewIfNeeded();
-      await page.waitForSelector(`#${id} svg path`, { timeout: 30000 }).catch(() => fail(`#${id} not drawn`));
+      await page.waitForSelector(`#${id} svg path`, { state: 'attached', timeout: 30000 })
+        .catch(async () => fail(`#${id} not drawn: ${(await page.textContent('#' + id)).slice(0, 200)}`));
     }
   }
 
@@ -117,7 +118,8 @@ try {
     const th = [...document.querySelectorAll('#stats-table thead th')].findIndex((h) => h.dataset.key === 'sqnr_db');
     return trs.map((tr) => Number(tr.children[th].dataset.value));
   });
-  const sorted = (xs, dir) => xs.filter((x) => !Number.isNaN(x)).every((x, i, a) => i === 0 || dir * (x - a[i - 1]) >= 0);
+  // (Not x - prev: inf - inf is NaN; an exact round trip has sqnr_db inf.)
+  const sorted = (xs, dir) => xs.filter((x) => !Number.isNaN(x)).every((x, i, a) => i === 0 || (dir > 0 ? x >= a[i - 1] : x <= a[i - 1]));
   const before = await columnValues();
   await page.locator('#stats-table thead th[data-key="sqnr_db"]').scrollIntoViewIfNeeded();
   await page.click('#stats-table thead th[data-key="sqnr_db"]');
