@@ -274,8 +274,13 @@ GemmOperands synthetic_operands(GemmShape shape, double mean, std::uint64_t seed
 }
 
 namespace {
-// JSON has no infinity: an exact result's SQNR is written as null.
-nlohmann::json finite_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+// JSON has no infinity: as in the result document (reports/schema/result.schema.json $defs/real), a
+// value that is not finite is the string "inf", "-inf" or "nan" (an exact result's SQNR is "inf").
+nlohmann::json json_real_value(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  return x;
+}
 }  // namespace
 
 nlohmann::json to_json(const GemmErrorStats& s) {
@@ -284,10 +289,10 @@ nlohmann::json to_json(const GemmErrorStats& s) {
   return {{"count", s.count},
           {"ref_zero", s.ref_zero},
           {"nonfinite", s.nonfinite},
-          {"rel_frobenius", finite_or_null(s.rel_frobenius())},
-          {"max_rel_error", s.max_rel_error},
-          {"max_abs_error", s.max_abs_error},
-          {"sqnr_db", finite_or_null(s.sqnr_db())},
+          {"rel_frobenius", json_real_value(s.rel_frobenius())},
+          {"max_rel_error", json_real_value(s.max_rel_error)},
+          {"max_abs_error", json_real_value(s.max_abs_error)},
+          {"sqnr_db", json_real_value(s.sqnr_db())},
           {"rel_error_histogram",
            {{"bins", "[0] exact, [1] below 1e-10, [2..11] decades from 1e-10 to 1, [12] 1 and above"},
             {"lower_edges", edges},
@@ -302,7 +307,7 @@ nlohmann::json to_json(const GemmReplay& r) {
     models.push_back({{"model", m.model},
                       {"total", to_json(m.total)},
                       {"accumulation", to_json(m.accumulation)},
-                      {"accumulation_energy_share", in + acc > 0 ? acc / (in + acc) : 0.0}});
+                      {"accumulation_energy_share", json_real_value(in + acc > 0 ? acc / (in + acc) : 0.0)}});
   }
   return {{"layer", r.layer},
           {"gemm", r.gemm},

@@ -168,7 +168,8 @@ json json_real(double x) {
 }
 
 json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const std::vector<Combination>& combos,
-                    const Thresholds& thresholds, const VerdictReport& verdicts, const TrainingReport* training) {
+                    const Thresholds& thresholds, const VerdictReport& verdicts, const TrainingReport* training,
+                    const std::vector<GemmSectionEntry>* gemm) {
   json doc;
   doc["schema_version"] = kResultSchemaVersion;
   doc["tool"] = {{"name", "fpscope"}, {"version", "0.1.0"}, {"command", "analyze"}};
@@ -178,6 +179,9 @@ json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const s
                     {"rounding", run.roundings},
                     {"filter", run.filter ? json(*run.filter) : json(nullptr)},
                     {"seed", run.seed}};
+  if (run.gemm_sample_rows) {
+    doc["options"]["gemm"] = {{"models", run.gemm_models}, {"sample_rows", *run.gemm_sample_rows}};
+  }
   doc["thresholds"] = thresholds_to_json(thresholds);
   std::uint64_t elements = 0;
   for (const TensorAnalysis& t : analysis.tensors) elements += t.source.count;
@@ -308,6 +312,15 @@ json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const s
                          {"total_bytes", c.total_bytes}});
     }
     doc["training"] = {{"loss_scaling", loss}, {"update_swamping", swamping}, {"storage", storage}};
+  }
+  if (gemm != nullptr) {
+    json section = json::array();
+    for (const GemmSectionEntry& g : *gemm) {
+      json item = gemm_replay_json(g.replay);
+      item["combination"] = combination_id(combos[g.combination]);
+      section.push_back(std::move(item));
+    }
+    doc["gemm"] = section;
   }
   return doc;
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/engine.h"
+#include "analysis/gemm_layers.h"
 #include "analysis/training_checks.h"
 #include "analysis/verdict.h"
 
@@ -24,6 +25,9 @@ struct RunInfo {
   std::vector<std::string> roundings;
   std::optional<std::string> filter;
   std::uint64_t seed = 0;
+  // `analyze --gemm`: the accumulation models and the rows of A kept per GEMM (options.gemm).
+  std::vector<std::string> gemm_models;
+  std::optional<std::size_t> gemm_sample_rows;
 };
 
 // A double as JSON: the number (shortest round-trip), or "inf" / "-inf" / "nan".
@@ -31,9 +35,17 @@ nlohmann::json json_real(double x);
 
 // The whole document. Deterministic: the same analysis gives the same bytes
 // (no timestamps, no thread counts).
+// With `gemm`, the optional top-level "gemm" array: each replay as
+// analysis/gemm_layers.h gemm_replay_json writes it (the shape `fpscope gemm --json`
+// writes), plus the id of the combination it was replayed for.
+struct GemmSectionEntry {
+  LayerGemmReplay replay;
+  std::size_t combination = 0;  // index into the combinations
+};
 nlohmann::json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis,
                               const std::vector<Combination>& combos, const Thresholds& thresholds,
-                              const VerdictReport& verdicts, const TrainingReport* training);
+                              const VerdictReport& verdicts, const TrainingReport* training,
+                              const std::vector<GemmSectionEntry>* gemm = nullptr);
 
 // One row per tensor x combination; a header row first. Numbers as in the JSON
 // (shortest round-trip); fields with commas or quotes are quoted (RFC 4180).

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <regex>
@@ -17,6 +18,7 @@
 #include "analysis/atomic_file.h"
 #include "analysis/dataset.h"
 #include "analysis/engine.h"
+#include "analysis/gemm_layers.h"
 #include "analysis/result_json.h"
 #include "analysis/training_checks.h"
 #include "analysis/verdict.h"
@@ -45,6 +47,9 @@ struct AnalyzeArgs {
   std::string thresholds_path;
   std::string report_dir;
   bool quiet = false;
+  bool gemm = false;
+  std::string gemm_models = "fp32-seq,nv-h100-fp8,nv-h100-fp8-promote128";
+  std::size_t gemm_sample_rows = 256;
 };
 
 std::vector<std::string> split_list(const std::string& text, const char* what) {
@@ -180,6 +185,94 @@ void print_summary(const DatasetAnalysis& a, const std::vector<Combination>& com
   }
 }
 
+// `--gemm`: each linear layer's GEMMs replayed (analysis/gemm_layers.h, as `fpscope gemm`) for every
+// combination the replay can take: rounding rne (the replay rounds the operands to nearest) and recipes
+// none, tensor or row (one scale per GEMM row; block scales vary along the reduction). The combination's
+// format quantizes X, W and dY alike. The worst relative Frobenius error over the layer's GEMMs, models and
+// steps is the layer's GemmCheck for the verdicts.
+struct GemmResults {
+  std::vector<GemmSectionEntry> replays;
+  std::vector<GemmCheck> checks;
+};
+GemmResults replay_gemms(const AnalyzeArgs& args, const std::vector<std::string>& inputs, const std::regex* filter,
+                         const std::vector<Combination>& combos, std::vector<ReadError>& failures) {
+  GemmResults out;
+  std::vector<AccumulationModel> models;
+  for (const std::string& spec : split_list(args.gemm_models, "gemm-models")) {
+    try {
+      models.push_back(parse_accumulation_model(spec));
+    } catch (const Error& e) {
+      throw Error(std::string("--gemm-models: ") + e.what());
+    }
+  }
+  // Tensors that cannot be read are reported by the engine already: not twice.
+  const std::vector<LinearLayerTensors> layers = collect_linear_layers(inputs, filter, [](const std::string&) {});
+  std::vector<std::string> files;
+  for (const LinearLayerTensors& t : layers) files.push_back(t.file);
+  std::sort(files.begin(), files.end());
+  const bool several_steps = std::unique(files.begin(), files.end()) - files.begin() > 1;
+  std::map<std::pair<std::string, std::size_t>, double> worst;  // (layer, combination) -> error
+  for (std::size_t k = 0; k < combos.size(); ++k) {
+    const Combination& c = combos[k];
+    const RecipeKind kind = c.recipe.kind;
+    if (c.rounding_name != "rne" || (kind != RecipeKind::none && kind != RecipeKind::tensor && kind != RecipeKind::row)) {
+      continue;
+    }
+    const GemmReplayOptions options{{GemmFormats{c.format, c.format, c.format_name}}, {c.recipe}, models,
+                                    args.gemm_sample_rows, args.seed, args.threads};
+    for (const LinearLayerTensors& t : layers) {
+      const std::string label = several_steps && t.step >= 0 ? fmt::format("{}@{}", t.layer, t.step) : t.layer;
+      std::vector<LayerGemmReplay> replays;
+      try {
+        replays = replay_linear_layer(t, label, options);
+      } catch (const Error& e) {
+        if (k == 0) failures.push_back(ReadError{t.file, t.layer, std::string("gemm: ") + e.what()});
+        continue;
+      }
+      for (LayerGemmReplay& r : replays) {
+        const double e = worst_rel_frobenius(r.replay);
+        auto [it, inserted] = worst.try_emplace({t.layer, k}, e);
+        if (!inserted) it->second = std::max(it->second, e);
+        out.replays.push_back(GemmSectionEntry{std::move(r), k});
+      }
+    }
+  }
+  for (const auto& [key, e] : worst) out.checks.push_back(GemmCheck{key.first, key.second, e});
+  return out;
+}
+
+void print_gemm_summary(const GemmResults& g, const std::vector<Combination>& combos, const Thresholds& thresholds) {
+  if (g.replays.empty()) return;
+  double limit = std::numeric_limits<double>::quiet_NaN();
+  for (const Threshold& t : thresholds.defaults) {
+    if (t.statistic == "gemm_rel_frobenius") limit = t.tolerated;
+  }
+  fmt::print("\nGEMM replay ({} GEMMs; worst relative Frobenius error vs the fp64 product over layers, GEMMs and models; "
+             "gemm_rel_frobenius limit {}):\n", g.replays.size(), limit);
+  for (std::size_t k = 0; k < combos.size(); ++k) {
+    const GemmSectionEntry* worst = nullptr;
+    double worst_error = 0.0;
+    std::size_t over = 0;
+    for (const GemmCheck& c : g.checks) {
+      if (c.combination == k && !(c.rel_frobenius <= limit)) ++over;
+    }
+    for (const GemmSectionEntry& e : g.replays) {
+      if (e.combination != k) continue;
+      const double err = worst_rel_frobenius(e.replay.replay);
+      if (worst == nullptr || err > worst_error) {
+        worst = &e;
+        worst_error = err;
+      }
+    }
+    if (worst == nullptr) continue;
+    std::string model;
+    worst_rel_frobenius(worst->replay.replay, &model);
+    fmt::print("  {:<24} worst {:.3g} ({} {}, {}; input quantization alone {:.3g}); {} layer(s) over the limit\n",
+               combination_id(combos[k]), worst_error, worst->replay.replay.layer, worst->replay.replay.gemm, model,
+               worst->replay.replay.input_quantization.rel_frobenius(), over);
+  }
+}
+
 // Update swamping: weights captured at two or more steps, consecutive captured steps paired.
 std::vector<SwampingCheck> swamping_checks(const DatasetAnalysis& a, const std::vector<Combination>& combos,
                                            std::uint64_t seed, std::uint64_t chunk_elements) {
@@ -248,7 +341,9 @@ int run_analyze(const AnalyzeArgs& args) {
     };
   }
   DatasetAnalysis analysis = analyze_dataset(open_dataset(inputs), options, filter.get(), progress);
-  const VerdictReport verdicts = judge_all(analysis, combos, thresholds);
+  GemmResults gemm;
+  if (args.gemm) gemm = replay_gemms(args, inputs, filter.get(), combos, analysis.failures);
+  const VerdictReport verdicts = judge_all(analysis, combos, thresholds, gemm.checks);
   TrainingReport training;
   training.loss_scaling = loss_scale_checks(analysis, combos);
   training.storage = storage_costs(analysis, combos);
@@ -259,7 +354,10 @@ int run_analyze(const AnalyzeArgs& args) {
   }
 
   for (const ReadError& e : analysis.failures) fmt::print(stderr, "fpscope: {}\n", e.message);
-  if (!args.quiet) print_summary(analysis, combos, verdicts, training, inputs);
+  if (!args.quiet) {
+    print_summary(analysis, combos, verdicts, training, inputs);
+    print_gemm_summary(gemm, combos, thresholds);
+  }
 
   RunInfo run;
   run.inputs = inputs;
@@ -268,8 +366,13 @@ int run_analyze(const AnalyzeArgs& args) {
   run.roundings = roundings;
   if (!args.filter.empty()) run.filter = args.filter;
   run.seed = args.seed;
+  if (args.gemm) {
+    run.gemm_models = split_list(args.gemm_models, "gemm-models");
+    run.gemm_sample_rows = args.gemm_sample_rows;
+  }
   if (!args.json_path.empty() || !args.report_dir.empty()) {
-    const nlohmann::json doc = result_to_json(run, analysis, combos, thresholds, verdicts, &training);
+    const nlohmann::json doc = result_to_json(run, analysis, combos, thresholds, verdicts, &training,
+                                               args.gemm ? &gemm.replays : nullptr);
     if (!args.json_path.empty()) write_file_atomically(args.json_path, doc.dump(1) + "\n");
     // report.html, report.md and result.json (cli/cmd_report.cpp).
     if (!args.report_dir.empty()) write_report_directory(doc, args.report_dir, "--report " + args.report_dir);
@@ -305,6 +408,14 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--report", args->report_dir, "write report.html, report.md and result.json into this directory");
   cmd->add_option("--thresholds", args->thresholds_path, "verdict thresholds (JSON; see analysis/verdict.h)");
   cmd->add_flag("--quiet", args->quiet, "no summary and no progress bar");
+  cmd->add_flag("--gemm", args->gemm,
+                "also replay each linear layer's GEMMs (as `fpscope gemm`) for the rne combinations with recipe none, "
+                "tensor or row; the JSON gains a \"gemm\" section and the verdicts the gemm_rel_frobenius limit");
+  cmd->add_option("--gemm-models", args->gemm_models, "accumulation models of --gemm (see `fpscope gemm --help`)")
+      ->capture_default_str();
+  cmd->add_option("--gemm-sample-rows", args->gemm_sample_rows,
+                  "rows of A kept per GEMM for --gemm (0 = all), chosen with --seed")
+      ->capture_default_str();
   cmd->footer(
       "Examples:\n"
       "  fpscope analyze                                   # the bundled tiny-gpt dump\n"
