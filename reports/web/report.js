@@ -196,7 +196,31 @@
         reasonText ? el('div', { class: 'muted', text: `Deciding statistics: ${reasonText}.` }) : null,
         badLayers.length ? el('div', { class: 'muted', title: badLayers.join('\n'), text: `Not tolerated/marginal: ${badLayers.slice(0, 4).join(', ')}${badLayers.length > 4 ? `, … (${badLayers.length})` : ''}` }) : null);
     });
-    return el('section', { id: 'glance' }, el('h2', { text: 'At a glance' }), el('div', { class: 'glance' }, panels));
+    return el('section', { id: 'glance' }, el('h2', { text: 'At a glance' }), headline(), el('div', { class: 'glance' }, panels));
+  }
+
+  // One sentence on the question the report is for: which layers tolerate 8-bit floats, and why not the others.
+  function headline() {
+    const fp8 = new Set(combos.filter((c) => c.element_bits === 8).map((c) => c.id));
+    if (!fp8.size) return null;
+    const names = [...new Set(combos.filter((c) => fp8.has(c.id)).map((c) => c.format))].join(', ');
+    let ok = 0;
+    const failing = new Map();  // role -> count
+    const stats = new Map();  // deciding statistic of the best FP8 verdict -> count
+    for (const layer of doc.layers) {
+      const vs = layer.verdicts.filter((v) => fp8.has(v.combination));
+      if (!vs.length) continue;
+      const best = vs.reduce((a, b) => (STATUS_RANK[b.status] < STATUS_RANK[a.status] ? b : a));
+      if (best.status === 'tolerated') { ok++; continue; }
+      failing.set(layer.role, (failing.get(layer.role) || 0) + 1);
+      const stat = best.failures && best.failures[0] ? best.failures[0].statistic : '?';
+      stats.set(stat, (stats.get(stat) || 0) + 1);
+    }
+    const total = ok + [...failing.values()].reduce((a, b) => a + b, 0);
+    const list = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} (${n})`).join(', ');
+    return el('p', { class: 'panel', id: 'headline' },
+      el('strong', { text: `FP8 (${names}): ${ok} of ${total} layer·roles are tolerated by at least one FP8 format and recipe.` }),
+      failing.size ? ` The other ${total - ok} are ${list(failing)}; what decides against them: ${list(stats)}.` : ' Every layer tolerates FP8.');
   }
 
   // ---------- verdict matrix: layers (rows, grouped by role) x (format, recipe, rounding) ----------
@@ -226,7 +250,9 @@
             STATUS_GLYPH[v.status] + (first ? ' ' + shortStat(first.statistic) : '')));
         }
         const ch = layer.cheapest_tolerated;
-        row.append(el('td', { class: 'mono', text: ch ? `${ch.combination} (${fmt(ch.bits_per_element, 3)} b)` : 'none' }));
+        const chName = ch ? (multiRounding ? ch.combination : ch.combination.replace(/\/[^/]*$/, '')) : '';
+        row.append(el('td', { class: 'mono cheapest', title: ch ? `${ch.combination}: ${fmt(ch.bits_per_element, 4)} bits per element, scales included` : 'no combination tolerated',
+          text: ch ? `${chName} (${fmt(ch.bits_per_element, 3)} b)` : 'none' }));
         body.append(row);
       }
     }
