@@ -28,10 +28,9 @@ demo: build
 	@mkdir -p out
 	$(FPSCOPE) formats
 	$(FPSCOPE) convert 3.14 0.1 1e-7 500 --to fp16,bf16,e4m3,e5m2
-	$(FPSCOPE) analyze --quiet --json out/result.json
+	$(FPSCOPE) analyze examples/data/tiny-gpt --threads $(JOBS) --json out/result.json --csv out/result.csv
 	$(FPSCOPE) report out/result.json -o out/report.html --md out/report.md
 	@echo "open out/report.html (offline, self-contained); out/report.md for pull requests"
-	$(FPSCOPE) analyze examples/data/tiny-gpt --threads $(JOBS) --json out/result.json --csv out/result.csv
 
 # Every test: the Release build's ctest (exhaustive and GPU labels excluded),
 # the sanitizer build's unit tests, and pytest.
