@@ -7,9 +7,11 @@
 #include <exception>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
+#include "core/fast_paths.h"
 #include "core/random.h"
 #include "core/rounding_spec.h"
 
@@ -91,6 +93,14 @@ ChunkPlan make_plan(std::uint64_t rows, std::uint64_t cols, const std::vector<Co
   return plan;
 }
 
+// Formats of at most kTableBits bits: decode() and classify() of every encoding,
+// looked up per element instead of recomputed (the same values: they are pure).
+constexpr int kTableBits = 16;
+struct FormatTable {
+  std::vector<double> decoded;
+  std::vector<Class> classes;
+};
+
 // What one combination needs for one tensor, fixed before the main pass.
 struct Prepared {
   Format format;          // scaled_element_format
@@ -101,7 +111,74 @@ struct Prepared {
   double nvfp4_scale = 1.0;
   std::vector<Scale> col_scales;
   std::vector<Scale> row_scales;  // row recipe in segment mode
+  std::shared_ptr<const FormatTable> table;  // null for formats over kTableBits bits
+  // RNE through the float32 fast path (see rne_fast below); empty when it does not apply.
+  std::optional<detail::FastParams> fast;
 };
+
+// One table per format for the process (built on first use: 2^16 decodes).
+std::shared_ptr<const FormatTable> format_table(const Format& f) {
+  const int bits = limits(f).total_bits;
+  if (bits > kTableBits) return nullptr;
+  static std::mutex mutex;
+  static std::vector<std::pair<Format, std::shared_ptr<const FormatTable>>> cache;
+  std::lock_guard lock(mutex);
+  for (const auto& [format, table] : cache) {
+    if (format == f) return table;
+  }
+  auto table = std::make_shared<FormatTable>();
+  const std::uint64_t encodings = std::uint64_t{1} << bits;
+  table->decoded.resize(encodings);
+  table->classes.resize(encodings);
+  for (std::uint64_t b = 0; b < encodings; ++b) {
+    table->decoded[b] = decode(b, f);
+    table->classes[b] = classify(b, f);
+  }
+  cache.emplace_back(f, table);
+  return table;
+}
+
+// RNE of a double xs through the float32 fast path of core/fast_paths.h (bit-exact
+// with round_pack for every float32 input, tests/core/test_array_exhaustive.cpp).
+// y = float(xs) first rounds xs to float32; when y != xs this double rounding
+// gives encode(xs)'s result unless y is a midpoint of the format's grid: every
+// grid point and midpoint is a float32 (the fast path's formats have at most 22
+// fraction bits, and we require the midpoints near zero to be float32 too), so
+// rounding to float32, being monotone, never moves xs across one; xs and y then
+// lie between the same two midpoints and round alike. Ties, values above max
+// finite (overflow), non-finite and out-of-float-range inputs return false: the
+// caller takes the generic encode(). Only the encoding is needed here (flags:
+// values up to max finite never overflow, the only flag the statistics use).
+bool fast_params_usable(const Format& f, const Rounding& r) {
+  if (r.mode != Mode::rne || limits(f).total_bits > kTableBits) return false;
+  const ExponentRange range = exponent_range(f);
+  const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
+  return grid_exp - 1 >= -149 && detail::fast_path_applies(f);
+}
+
+FPSCOPE_FORCEINLINE bool rne_fast(double xs, const detail::FastParams& p, const FormatTable& table,
+                                  std::uint64_t magnitude_mask, std::uint64_t& bits) {
+  const auto y = static_cast<float>(xs);
+  std::uint32_t events = 0;
+  const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::encoding,
+                                                     detail::FastRange::up_to_max_finite>(
+      std::bit_cast<std::uint32_t>(y), 0, p, events);
+  if ((events & detail::kEventAboveMaxFinite) != 0) return false;  // overflow candidates, inf, NaN
+  bits = out;
+  const double dy = y;
+  if (dy == xs) return true;  // no double rounding
+  if (!std::isfinite(xs)) return false;
+  const std::uint64_t m = out & magnitude_mask;
+  const double a = std::fabs(dy);
+  const double v = table.decoded[m];  // the rounded magnitude
+  if (v == a) return true;
+  // The neighbour on a's other side; a is a midpoint when it is halfway.
+  const std::uint64_t n = v > a ? m - 1 : m + 1;
+  if (n > magnitude_mask) return false;
+  const double w = table.decoded[n];
+  if (!std::isfinite(w)) return false;
+  return std::fabs(a - w) != std::fabs(v - a);
+}
 
 double finite_abs(double x) {
   const double a = std::fabs(x);
@@ -175,6 +252,11 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
   result.cols = cols;
   const std::vector<Combination>& combos = options_.combinations;
   const ChunkPlan plan = make_plan(rows, cols, combos, options_.chunk_elements);
+  if (plan.max_elements() > ExactSumBuffer::kMaxAdds) {
+    // The exact-sum buffers are flushed once per chunk (a 512 GiB chunk: never in practice).
+    throw Error(info.file + ": tensor '" + info.name + "': a chunk of " + std::to_string(plan.max_elements()) +
+                " elements exceeds the engine's limit of 2^36");
+  }
   const int threads = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(options_.threads),
                                                                std::max<std::uint64_t>(plan.count, 1)));
   std::mutex read_mutex;  // TensorReader::read is not promised to be thread-safe
@@ -246,6 +328,10 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     p.recipe = c.recipe;
     p.rounding = c.rounding;
     p.random = c.rounding.mode == Mode::sr;
+    p.table = format_table(p.format);
+    if (fast_params_usable(p.format, p.rounding)) {
+      p.fast = detail::make_fast_params(p.format, p.rounding, detail::FastOutput::encoding);
+    }
     switch (c.recipe.kind) {
       case RecipeKind::tensor:
         p.tensor_scale = amax_scale(tensor_amax, c.format, c.recipe);
@@ -284,9 +370,6 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     SourceStats source;
     std::vector<QuantStats> stats;
     std::vector<double> buffer;
-    // Exact-sum scratch (stats.h ExactSumBuffer), flushed after each chunk and combination.
-    std::unique_ptr<SourceSumBuffers> source_sums = std::make_unique<SourceSumBuffers>();
-    std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
   };
   std::vector<Worker> workers(static_cast<std::size_t>(threads));
   for (Worker& w : workers) w.stats.resize(combos.size());
@@ -297,26 +380,38 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     const Chunk c = plan.chunk(index);
     read_chunk(c, w.buffer);
     const std::vector<double>& buf = w.buffer;
-    SourceSumBuffers& ss = *w.source_sums;
+    // Exact-sum scratch (stats.h ExactSumBuffer, 144 KiB), per thread so that it is
+    // zeroed once, not per tensor; every bind() is followed by a flush() that empties it.
+    static thread_local std::unique_ptr<SourceSumBuffers> source_sums = std::make_unique<SourceSumBuffers>();
+    static thread_local std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
+    SourceSumBuffers& ss = *source_sums;
     ss.bind(w.source);
     for (const double x : buf) w.source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
     ss.flush();
-    QuantSumBuffers& qs = *w.quant_sums;
-    auto at = [&](std::uint64_t i, std::uint64_t j) { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
+    QuantSumBuffers& qs = *quant_sums;
+    auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
     for (std::size_t k = 0; k < combos.size(); ++k) {
       const Prepared& p = prepared[k];
       QuantStats& st = w.stats[k];
       qs.bind(st);
       // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
       auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
+        const FormatTable* table = p.table.get();
+        const std::uint64_t magnitude_mask = detail::sign_bit(p.format) - 1;
         for (std::uint64_t i = r0; i < r1; ++i) {
+          const double* row = &at(i, c0);
           for (std::uint64_t j = c0; j < c1; ++j) {
-            const double x = at(i, j);
-            const std::uint32_t random = p.random ? sr_random_bits(seed, i * cols + j) : 0;
-            const Encoded e = encode(x * s.scale, p.format, p.rounding, random);
-            const double q = decode(e.bits, p.format) * s.scale_inv;
-            st.add_with(x, q, e.flags, classify(e.bits, p.format), qs.error, qs.sq_error, qs.rel_error, qs.xq, qs.qq,
-                        qs.xx);
+            const double x = row[j - c0];
+            const double xs = x * s.scale;
+            Encoded e{};
+            if (!p.fast || !rne_fast(xs, *p.fast, *table, magnitude_mask, e.bits)) {
+              const std::uint32_t random = p.random ? sr_random_bits(seed, i * cols + j) : 0;
+              e = encode(xs, p.format, p.rounding, random);
+            }
+            const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
+            const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
+            st.add_with(x, decoded * s.scale_inv, e.flags, result_class, qs.error, qs.sq_error, qs.rel_error, qs.xq,
+                        qs.qq, qs.xx);
           }
         }
       };

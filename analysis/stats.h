@@ -15,6 +15,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/config.h"
 #include "core/round.h"
 #include "core/scaling.h"
 
@@ -60,7 +61,7 @@ class ExactSum {
   static constexpr int kLimbs = 68;  // 2098 bits of fp64's range + headroom, in 32-bit digits
  private:
   friend class ExactSumBuffer;
-  // Adds (negative ? -m : m) * 2^(index - 1074) for m < 2^63, index <= 2046.
+  // Adds (negative ? -m : m) * 2^(index - 1074) for m < 2^63, index <= 2071.
   void add_scaled(std::uint64_t m, bool negative, unsigned index) {
     const unsigned limb = index >> 5;
     const unsigned shift = index & 31;
@@ -92,17 +93,19 @@ inline int binade_of(double x) {
   return -1074 + (63 - detail::count_leading_zeros(mantissa));
 }
 
-// A scratch front end of an ExactSum for hot loops (Neal 2015's "large
-// superaccumulator"): one int64 per exponent holds the sum of the signed
-// significands of that exponent, exactly, for up to 2^10 adds (|significand| <
-// 2^53); then the touched exponents are folded into the ExactSum. The sum is
-// exact either way, so the result is the same bit for bit as ExactSum::add.
-// 16 KiB: one per accumulator and worker, never stored with results.
+// A scratch front end of an ExactSum for hot loops (after Neal 2015's "large
+// superaccumulator"): per exponent, two int64 bins hold the sums of the signed
+// high (bits 26..52) and low (bits 0..25) parts of the significands of that
+// exponent, exactly, for up to 2^36 adds, with no per-add check; flush() folds
+// the touched exponents (a bitmap of 32-exponent groups) into the ExactSum. The
+// sum is exact either way, so the result is the same bit for bit as
+// ExactSum::add. 32 KiB: one per accumulator and thread, never stored with results.
 class ExactSumBuffer {
  public:
+  static constexpr std::uint64_t kMaxAdds = std::uint64_t{1} << 36;  // between flushes: 2^36 * 2^27 = 2^63
   // Where flush() adds to; set before the first add.
   void bind(ExactSum& target) { target_ = &target; }
-  void add(double x) {
+  FPSCOPE_FORCEINLINE void add(double x) {
     const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
     const auto field = static_cast<unsigned>((bits >> 52) & 0x7FF);
     if (field == 0x7FF) [[unlikely]] {
@@ -114,30 +117,32 @@ class ExactSumBuffer {
         static_cast<std::int64_t>((bits & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{normal} << 52));
     const std::int64_t negative = -static_cast<std::int64_t>(bits >> 63);  // 0 or -1: (v ^ n) - n = -v
     const unsigned index = field - normal;
-    bin_[index] += (mantissa ^ negative) - negative;
-    lo_ = index < lo_ ? index : lo_;
-    hi_ = index > hi_ ? index : hi_;
-    if (++adds_ == kFlushEvery) [[unlikely]] flush();
+    high_[index] += ((mantissa >> kSplit) ^ negative) - negative;
+    low_[index] += ((mantissa & kLowMask) ^ negative) - negative;
+    touched_ |= std::uint64_t{1} << (index >> 5);
   }
   // Adds everything buffered to the bound ExactSum and empties the buffer.
   void flush() {
-    for (unsigned i = lo_; i <= hi_; ++i) {
-      const std::int64_t v = bin_[i];
-      if (v == 0) continue;
-      target_->add_scaled(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0, i);
-      bin_[i] = 0;
+    while (touched_ != 0) {
+      const unsigned group = static_cast<unsigned>(std::countr_zero(touched_));
+      touched_ &= touched_ - 1;
+      for (unsigned i = group * 32; i < group * 32 + 32; ++i) {
+        fold(high_[i], i + kSplit);
+        fold(low_[i], i);
+        high_[i] = low_[i] = 0;
+      }
     }
-    lo_ = 2048;
-    hi_ = 0;
-    adds_ = 0;
   }
 
  private:
-  static constexpr std::uint32_t kFlushEvery = 1u << 10;  // 2^10 significands < 2^53 stay below 2^63
-  std::array<std::int64_t, 2048> bin_{};
-  unsigned lo_ = 2048;
-  unsigned hi_ = 0;
-  std::uint32_t adds_ = 0;
+  static constexpr int kSplit = 26;
+  static constexpr std::int64_t kLowMask = (std::int64_t{1} << kSplit) - 1;
+  void fold(std::int64_t v, unsigned index) {
+    if (v != 0) target_->add_scaled(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0, index);
+  }
+  std::array<std::int64_t, 2048> high_{};
+  std::array<std::int64_t, 2048> low_{};
+  std::uint64_t touched_ = 0;
   ExactSum* target_ = nullptr;
 };
 
