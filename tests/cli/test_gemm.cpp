@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -281,6 +282,84 @@ TEST_F(CliGemm, bad_data_exits_1_naming_the_file_and_layer_and_replays_the_rest)
   const auto r5 = run_fpscope({"gemm", path("missing.safetensors")});
   EXPECT_EQ(r5.exit_code, 1);
   EXPECT_NE(r5.err.find(path("missing.safetensors")), std::string::npos) << r5.err;
+}
+
+// `fpscope analyze --gemm`: the same replay (item for item) as `fpscope gemm` in the result
+// document's "gemm" array, and the verdicts fail a layer whose GEMM error misses gemm_rel_frobenius.
+TEST_F(CliGemm, analyze_gemm_joins_the_same_replays_and_the_verdicts_use_them) {
+  std::vector<Tensor> tensors = linear_layer();
+  tensors.push_back({"fc.weight:grad", {kOut, kIn}, gaussian(kOut * kIn, 7, 1e-3f)});  // role grad_weight
+  const std::string file = write_safetensors("step.safetensors", tensors);
+  const auto g = run_fpscope({"gemm", file, "--formats", "e4m3", "--recipes", "tensor", "--models", "fp32-seq,nv-h100-fp8",
+                              "--sample-rows", "5", "--seed", "7", "--json", path("gemm.json")});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  const std::vector<std::string> analyze{"analyze", file, "--formats", "e4m3", "--recipes", "none,tensor,mx",
+                                         "--rounding", "rne,sr", "--seed", "7", "--quiet"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = analyze;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const auto a = run_fpscope(with({"--gemm", "--gemm-models", "fp32-seq,nv-h100-fp8", "--gemm-sample-rows", "5",
+                                   "--json", path("a.json")}));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const nlohmann::json gemm_doc = nlohmann::json::parse(read_whole_file(path("gemm.json")));
+  const nlohmann::json doc = nlohmann::json::parse(read_whole_file(path("a.json")));
+  EXPECT_EQ(doc["options"]["gemm"]["models"], (nlohmann::json{"fp32-seq", "nv-h100-fp8"}));
+  EXPECT_EQ(doc["options"]["gemm"]["sample_rows"], 5);
+  // Replayed: e4m3/none/rne and e4m3/tensor/rne only (mx scales vary along K; sr is not the replay's rounding).
+  std::set<std::string> combinations;
+  nlohmann::json tensor_items = nlohmann::json::array();
+  for (nlohmann::json item : doc["gemm"]) {
+    combinations.insert(item["combination"].get<std::string>());
+    if (item["combination"] == "e4m3/tensor/rne") {
+      item.erase("combination");
+      tensor_items.push_back(item);
+    }
+  }
+  EXPECT_EQ(combinations, (std::set<std::string>{"e4m3/none/rne", "e4m3/tensor/rne"}));
+  EXPECT_EQ(tensor_items, gemm_doc["gemm"]);
+  EXPECT_EQ(tensor_items.at(0)["sampling"]["rows_kept"], 5);
+
+  // The inputs alone tolerate e4m3/tensor (about 31 dB); a GEMM limit below the GEMM's error fails fc's
+  // weight, activation and grad_activation entries, not its grad_weight or the bias-only layer.
+  std::ofstream(path("t.json")) << R"({"default": {"gemm_rel_frobenius": {"tolerated": 1e-6, "marginal": 2e-6}}})";
+  auto statuses = [](const nlohmann::json& d) {
+    std::map<std::string, std::string> out;
+    for (const auto& layer : d["layers"]) {
+      for (const auto& v : layer["verdicts"]) {
+        if (v["combination"] == "e4m3/tensor/rne") out[layer["role"].get<std::string>()] = v["status"];
+      }
+    }
+    return out;
+  };
+  const auto plain = run_fpscope(with({"--thresholds", path("t.json"), "--json", path("plain.json")}));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const nlohmann::json plain_doc = nlohmann::json::parse(read_whole_file(path("plain.json")));
+  EXPECT_FALSE(plain_doc.contains("gemm"));
+  EXPECT_EQ(statuses(plain_doc)["weight"], "tolerated");
+  const auto strict = run_fpscope(with({"--gemm", "--thresholds", path("t.json"), "--json", path("strict.json")}));
+  ASSERT_EQ(strict.exit_code, 0) << strict.err;
+  const nlohmann::json strict_doc = nlohmann::json::parse(read_whole_file(path("strict.json")));
+  const auto s = statuses(strict_doc);
+  EXPECT_EQ(s.at("weight"), "not_tolerated");
+  EXPECT_EQ(s.at("activation"), "not_tolerated");
+  EXPECT_EQ(s.at("grad_activation"), "not_tolerated");
+  EXPECT_EQ(s.at("grad_weight"), statuses(plain_doc).at("grad_weight"));
+  bool named = false;
+  for (const auto& layer : strict_doc["layers"]) {
+    for (const auto& v : layer["verdicts"]) {
+      if (layer["role"] == "weight" && v["combination"] == "e4m3/tensor/rne") {
+        named = v["failures"].at(0)["statistic"] == "gemm_rel_frobenius";
+      }
+    }
+  }
+  EXPECT_TRUE(named);
+
+  const auto bad = run_fpscope(with({"--gemm", "--gemm-models", "fp32-seq,nope"}));
+  EXPECT_EQ(bad.exit_code, 2);
+  ASSERT_EQ(lines_of(bad.err).size(), 1u) << bad.err;
+  EXPECT_EQ(bad.err.rfind("fpscope: --gemm-models: ", 0), 0u) << bad.err;
 }
 
 // The issue's "done when": on the bundled dump, per layer, how much of the error is the
