@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "core/error.h"
@@ -238,6 +239,55 @@ TEST(analyze_dataset, failures_unsupported_empty_and_filter) {
   EXPECT_EQ(d.unsupported[0].name, "ints");
   ASSERT_EQ(d.empty.size(), 1u);
   EXPECT_EQ(d.filtered_out, 1u);
+}
+
+}  // namespace
+}  // namespace fpscope
+
+namespace fpscope {
+namespace {
+
+// The engine rounds with RNE through the float32 fast path when a format allows:
+// float64 values just off a midpoint of the format's grid round to the midpoint
+// in float32 first (double rounding), and must still give encode()'s answer.
+TEST(Engine, float64_values_next_to_midpoints_round_as_encode_does) {
+  for (const std::string name : {"e4m3", "e5m2", "e2m1", "e3m2", "fp16", "bf16"}) {
+    SCOPED_TRACE(name);
+    const Format f = parse_format(name);
+    std::vector<double> grid;
+    const std::uint64_t magnitudes = std::uint64_t{1} << (limits(f).total_bits - 1);
+    for (std::uint64_t b = 0; b < magnitudes; ++b) {
+      const double v = decode(b, f);
+      if (std::isfinite(v)) grid.push_back(v);
+    }
+    std::vector<double> x;
+    const std::size_t step = grid.size() > 600 ? grid.size() / 600 : 1;
+    for (std::size_t i = 0; i + 1 < grid.size(); i += step) {
+      const double mid = (grid[i] + grid[i + 1]) / 2;
+      for (const double d : {0.0, 0x1p-30, -0x1p-30, 0x1p-45, -0x1p-45}) {
+        x.push_back(mid * (1 + d));
+        x.push_back(-mid * (1 + d));
+        x.push_back(grid[i + 1] * (1 + d));
+      }
+    }
+    const double max = limits(f).max_finite;
+    for (const double v : {max, max * (1 + 0x1p-30), max * (1 + 0x1p-4), max * 1.0625 * (1 + 0x1p-40), 1e300, 1e-300,
+                           limits(f).min_subnormal / 2 * (1 + 0x1p-35), limits(f).min_subnormal / 2 * (1 - 0x1p-35),
+                           std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), 0.0}) {
+      x.push_back(v);
+      x.push_back(-v);
+    }
+    const auto combos = make_combinations({name}, {"none"}, {"rne"});
+    Engine engine(EngineOptions{combos, 1, 64, 0});
+    MemoryReader reader("t", {static_cast<std::int64_t>(x.size())}, x);
+    const TensorAnalysis a = engine.analyze(reader);
+    QuantStats reference;
+    for (const double v : x) {
+      const Encoded e = encode(v, f, Rounding{});
+      reference.add(v, decode(e.bits, f), e.flags, classify(e.bits, f));
+    }
+    EXPECT_TRUE(same(a.results[0], reference));
+  }
 }
 
 }  // namespace

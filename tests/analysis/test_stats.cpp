@@ -5,6 +5,7 @@
 #include <mpfr.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -414,6 +415,72 @@ TEST(te_debug_stats, by_hand) {
   EXPECT_EQ(t.dynamic_range, 2.0);  // log2(4 / 1)
   EXPECT_DOUBLE_EQ(t.std, std::sqrt(21.0 / 4 - 0.75 * 0.75));
   EXPECT_EQ(t.scale_inv_min, 0.5);
+}
+
+// The bin search equals the last-edge-below rule (std::upper_bound over the
+// edges), at, next to and between every edge, and at the extremes.
+TEST(RelErrorHistogram, bin_of_equals_upper_bound_over_the_edges) {
+  const auto& edges = RelErrorHistogram::kEdges;
+  auto reference = [&](double r) {
+    const int bin = static_cast<int>(std::upper_bound(edges.begin(), edges.end(), r) - edges.begin()) - 1;
+    return std::clamp(bin, 0, RelErrorHistogram::kBins - 1);
+  };
+  std::vector<double> values = {std::numeric_limits<double>::denorm_min(), 1e-300, 1e300,
+                                std::numeric_limits<double>::max(), std::numeric_limits<double>::infinity()};
+  for (const double e : edges) {
+    for (const double v : {e, std::nextafter(e, 0.0), std::nextafter(e, 1e10), e * 3, e * 0.5}) values.push_back(v);
+  }
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> exponent(-80.0, 20.0);
+  for (int i = 0; i < 20000; ++i) values.push_back(std::exp2(exponent(rng)));
+  for (const double v : values) EXPECT_EQ(RelErrorHistogram::bin_of(v), reference(v)) << v;
+}
+
+// The per-exponent buffer adds exactly what ExactSum::add adds, for any flush
+// pattern, with subnormals, huge values, cancellation and specials.
+TEST(ExactSumBuffer, equals_exact_sum_for_any_flush_pattern) {
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<std::uint64_t> bits;
+  std::vector<double> values;
+  for (int i = 0; i < 30000; ++i) {
+    double v = std::bit_cast<double>(bits(rng));
+    if (i % 3 == 0) v = std::ldexp(static_cast<double>(static_cast<float>(v)), 0);
+    if (std::isnan(v) && i % 50 != 0) v = 1.0;  // a few NaNs and infinities only
+    values.push_back(v);
+    if (i % 7 == 0) values.push_back(-v);
+  }
+  values.push_back(std::numeric_limits<double>::denorm_min());
+  values.push_back(std::numeric_limits<double>::max());
+  values.push_back(std::numeric_limits<double>::max());
+  ExactSum direct;
+  for (const double v : values) direct.add(v);
+  for (const std::size_t flush_every : {std::size_t{1}, std::size_t{1000}, values.size()}) {
+    ExactSum buffered;
+    ExactSumBuffer buffer;
+    buffer.bind(buffered);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      buffer.add(values[i]);
+      if ((i + 1) % flush_every == 0) buffer.flush();
+    }
+    buffer.flush();
+    EXPECT_TRUE(buffered == direct) << flush_every;
+    const double a = buffered.value();
+    const double b = direct.value();
+    EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b)));
+  }
+  // Finite values only: a finite exact sum, the same through the buffer.
+  ExactSum finite;
+  ExactSumBuffer buffer;
+  buffer.bind(finite);
+  ExactSum reference;
+  for (const double v : values) {
+    if (!std::isfinite(v) || std::fabs(v) > 1e300) continue;
+    buffer.add(v);
+    reference.add(v);
+  }
+  buffer.flush();
+  EXPECT_TRUE(finite == reference);
+  EXPECT_EQ(finite.value(), reference.value());
 }
 
 }  // namespace
