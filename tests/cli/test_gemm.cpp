@@ -303,6 +303,11 @@ TEST_F(CliGemm, analyze_gemm_joins_the_same_replays_and_the_verdicts_use_them) {
   const auto a = run_fpscope(with({"--gemm", "--gemm-models", "fp32-seq,nv-h100-fp8", "--gemm-sample-rows", "5",
                                    "--json", path("a.json")}));
   ASSERT_EQ(a.exit_code, 0) << a.err;
+  // Threads never change the bytes (the replay's products are exact or per-output sequential).
+  const auto a2 = run_fpscope(with({"--gemm", "--gemm-models", "fp32-seq,nv-h100-fp8", "--gemm-sample-rows", "5",
+                                    "--threads", "2", "--json", path("a2.json")}));
+  ASSERT_EQ(a2.exit_code, 0) << a2.err;
+  EXPECT_EQ(read_whole_file(path("a2.json")), read_whole_file(path("a.json")));
   const nlohmann::json gemm_doc = nlohmann::json::parse(read_whole_file(path("gemm.json")));
   const nlohmann::json doc = nlohmann::json::parse(read_whole_file(path("a.json")));
   EXPECT_EQ(doc["options"]["gemm"]["models"], (nlohmann::json{"fp32-seq", "nv-h100-fp8"}));
