@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -212,6 +213,7 @@ GemmResults replay_gemms(const AnalyzeArgs& args, const std::vector<std::string>
   std::sort(files.begin(), files.end());
   const bool several_steps = std::unique(files.begin(), files.end()) - files.begin() > 1;
   std::map<std::pair<std::string, std::size_t>, double> worst;  // (layer, combination) -> error
+  std::set<std::pair<std::string, std::string>> reported;        // (file, layer) with a shape error
   for (std::size_t k = 0; k < combos.size(); ++k) {
     const Combination& c = combos[k];
     const RecipeKind kind = c.recipe.kind;
@@ -226,7 +228,10 @@ GemmResults replay_gemms(const AnalyzeArgs& args, const std::vector<std::string>
       try {
         replays = replay_linear_layer(t, label, options);
       } catch (const Error& e) {
-        if (k == 0) failures.push_back(ReadError{t.file, t.layer, std::string("gemm: ") + e.what()});
+        // Once per layer and file, not once per combination.
+        if (reported.insert({t.file, t.layer}).second) {
+          failures.push_back(ReadError{t.file, t.layer, std::string("gemm: ") + e.what()});
+        }
         continue;
       }
       for (LayerGemmReplay& r : replays) {

@@ -367,6 +367,20 @@ TEST_F(CliGemm, analyze_gemm_joins_the_same_replays_and_the_verdicts_use_them) {
   EXPECT_EQ(bad.err.rfind("fpscope: --gemm-models: ", 0), 0u) << bad.err;
 }
 
+TEST_F(CliGemm, analyze_gemm_reports_a_layer_shape_error_once_and_exits_1) {
+  const std::string file = write_safetensors("step.safetensors", linear_layer(30));  // X has 30 columns, W 32
+  const auto r = run_fpscope({"analyze", file, "--formats", "e4m3,bf16", "--recipes", "mx,tensor", "--gemm",
+                              "--gemm-models", "fp32-seq", "--quiet", "--json", path("a.json")});
+  EXPECT_EQ(r.exit_code, 1);
+  ASSERT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(r.err, "fpscope: gemm: " + file +
+                       ": layer 'fc': the input's last dimension does not match the weight's 32 columns\n");
+  const nlohmann::json doc = nlohmann::json::parse(read_whole_file(path("a.json")));
+  EXPECT_EQ(doc["gemm"], nlohmann::json::array());
+  ASSERT_EQ(doc["failures"].size(), 1u);
+  EXPECT_EQ(doc["failures"][0]["tensor"], "fc");
+}
+
 // The "done when": on the bundled dump, per layer, how much of the error is the
 // inputs' and how much the accumulation's, for fp32-seq, nv-h100-fp8 and nv-h100-fp8-promote128.
 TEST_F(CliGemm, bundled_dump_splits_input_quantization_and_accumulation_error) {
