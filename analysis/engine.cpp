@@ -488,6 +488,7 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     // Scales that belong to the whole tensor (or were fixed before the pass) are noted once here.
     const Prepared& p = prepared[k];
     QuantStats& st = result.results[k];
+    st.window.trim();  // results keep only the binades seen (stats.h WindowHistogram)
     switch (p.recipe.kind) {
       case RecipeKind::tensor:
       case RecipeKind::delayed:

@@ -48,8 +48,10 @@ json window_json(const WindowHistogram& w) {
       hi = std::max(hi, h);
     }
   }
+  // The vectors start at binade w.first (they cover only the binades seen); an empty window prints the first binade.
+  const int first_binade = lo < hi ? w.first + static_cast<int>(lo) : BinadeHistogram::kMinBinade;
   if (lo >= hi) lo = hi = 0;
-  return {{"first_binade", BinadeHistogram::kMinBinade + static_cast<int>(lo)},
+  return {{"first_binade", first_binade},
           {"underflow", slice(w.counts[WindowHistogram::underflow], lo, hi)},
           {"subnormal", slice(w.counts[WindowHistogram::subnormal], lo, hi)},
           {"normal", slice(w.counts[WindowHistogram::normal], lo, hi)},

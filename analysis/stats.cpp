@@ -110,10 +110,71 @@ void BinadeHistogram::merge(const BinadeHistogram& other) {
   nan += other.nan;
 }
 
-void WindowHistogram::merge(const WindowHistogram& other) {
-  for (int o = 0; o < kOutcomes; ++o) {
-    for (int i = 0; i < BinadeHistogram::kBins; ++i) counts[o][i] += other.counts[o][i];
+void WindowHistogram::resize_range(int lo, int hi) {
+  const int old_end = first + static_cast<int>(counts[0].size());
+  for (auto& c : counts) {
+    std::vector<std::uint64_t> grown(static_cast<std::size_t>(hi - lo), 0);
+    for (int b = std::max(first, lo); b < std::min(old_end, hi); ++b) {
+      grown[static_cast<std::size_t>(b - lo)] = c[static_cast<std::size_t>(b - first)];
+    }
+    c = std::move(grown);
   }
+  first = lo;
+}
+
+void WindowHistogram::cover(int binade) {
+  // Slack of 8 binades each way, so that a tensor's spread costs few regrowths.
+  constexpr int kSlack = 8;
+  const bool empty = counts[0].empty();
+  const int end = first + static_cast<int>(counts[0].size());
+  const int lo = std::max(BinadeHistogram::kMinBinade, std::min(empty ? binade : first, binade) - kSlack);
+  const int hi = std::min(BinadeHistogram::kMaxBinade + 1, std::max(empty ? binade + 1 : end, binade + 1) + kSlack);
+  resize_range(lo, hi);
+}
+
+void WindowHistogram::merge(const WindowHistogram& other) {
+  if (other.counts[0].empty()) return;
+  const int other_end = other.first + static_cast<int>(other.counts[0].size());
+  if (counts[0].empty()) {
+    resize_range(other.first, other_end);
+  } else if (other.first < first || other_end > first + static_cast<int>(counts[0].size())) {
+    resize_range(std::min(first, other.first), std::max(first + static_cast<int>(counts[0].size()), other_end));
+  }
+  for (int o = 0; o < kOutcomes; ++o) {
+    for (std::size_t i = 0; i < other.counts[o].size(); ++i) {
+      counts[o][static_cast<std::size_t>(other.first - first) + i] += other.counts[o][i];
+    }
+  }
+}
+
+void WindowHistogram::trim() {
+  int lo = first + static_cast<int>(counts[0].size());
+  int hi = first;
+  for (const auto& c : counts) {
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (c[i] != 0) {
+        lo = std::min(lo, first + static_cast<int>(i));
+        hi = std::max(hi, first + static_cast<int>(i) + 1);
+      }
+    }
+  }
+  if (lo >= hi) {
+    first = 0;
+    for (auto& c : counts) c.clear();
+    return;
+  }
+  resize_range(lo, hi);
+}
+
+bool WindowHistogram::operator==(const WindowHistogram& other) const {
+  const int lo = std::min(first, other.first);
+  const int hi = std::max(first + static_cast<int>(counts[0].size()), other.first + static_cast<int>(other.counts[0].size()));
+  for (int o = 0; o < kOutcomes; ++o) {
+    for (int b = lo; b < hi; ++b) {
+      if (at(b, static_cast<Outcome>(o)) != other.at(b, static_cast<Outcome>(o))) return false;
+    }
+  }
+  return true;
 }
 
 void RelErrorHistogram::merge(const RelErrorHistogram& other) {

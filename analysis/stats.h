@@ -174,17 +174,37 @@ struct BinadeHistogram {
 
 // The format's window over the source's binades: for each source binade, how
 // many elements underflowed to zero, landed subnormal, stayed normal, or
-// overflowed (saturated or became inf/NaN). Indexed like BinadeHistogram.
+// overflowed (saturated or became inf/NaN). counts[o][i] is binade first + i:
+// the vectors cover only the binades seen (grown on demand, trimmed to the
+// non-empty range by trim()), so a result holds tens of bins, not 4 x 2098.
+// Equality is of the counts per binade, whatever the covered range.
 struct WindowHistogram {
   enum Outcome : int { underflow = 0, subnormal = 1, normal = 2, overflow = 3 };
   static constexpr int kOutcomes = 4;
-  std::array<std::vector<std::uint64_t>, kOutcomes> counts{
-      std::vector<std::uint64_t>(BinadeHistogram::kBins, 0), std::vector<std::uint64_t>(BinadeHistogram::kBins, 0),
-      std::vector<std::uint64_t>(BinadeHistogram::kBins, 0), std::vector<std::uint64_t>(BinadeHistogram::kBins, 0)};
+  int first = 0;  // binade of counts[o][0]
+  std::array<std::vector<std::uint64_t>, kOutcomes> counts{};
 
-  void add(int binade, Outcome outcome) { ++counts[outcome][binade - BinadeHistogram::kMinBinade]; }
+  void add(int binade, Outcome outcome) {
+    const auto i = static_cast<std::size_t>(binade - first);  // wraps below first
+    if (i >= counts[0].size()) [[unlikely]] {
+      cover(binade);
+      ++counts[outcome][static_cast<std::size_t>(binade - first)];
+      return;
+    }
+    ++counts[outcome][i];
+  }
+  // The count of one binade and outcome (0 outside the covered range).
+  std::uint64_t at(int binade, Outcome outcome) const {
+    const auto i = static_cast<std::size_t>(binade - first);
+    return i < counts[0].size() ? counts[outcome][i] : 0;
+  }
   void merge(const WindowHistogram& other);
-  bool operator==(const WindowHistogram&) const = default;
+  void trim();  // covers exactly the non-empty binades (none: first = 0, empty vectors)
+  bool operator==(const WindowHistogram& other) const;
+
+ private:
+  void cover(int binade);  // grows the range to include binade (with slack)
+  void resize_range(int lo, int hi);
 };
 
 // Per-element relative error |q - x| / |x| on log10 bins: bin d counts errors in

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
                   q.sum_rel_error.value(), q.sum_xq.value(), q.sum_qq.value(), q.sum_xx.value());
       const char* names[] = {"w.under", "w.sub", "w.normal", "w.over"};
       for (int o = 0; o < WindowHistogram::kOutcomes; ++o) {
-        print_counts(names[o], BinadeHistogram::kMinBinade, q.window.counts[static_cast<std::size_t>(o)]);
+        print_counts(names[o], q.window.first, q.window.counts[static_cast<std::size_t>(o)]);
       }
       std::printf("  relhist exact=%llu", static_cast<unsigned long long>(q.rel_error.exact));
       for (const auto c : q.rel_error.counts) std::printf(" %llu", static_cast<unsigned long long>(c));
