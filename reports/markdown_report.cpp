@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -74,8 +75,37 @@ std::string markdown_report(const json& doc, const MarkdownOptions& options) {
   md += fmt::format("- **Tool:** {} {}, result schema {}\n\n", doc["tool"]["name"].get<std::string>(),
                     doc["tool"]["version"].get<std::string>(), doc["schema_version"].get<std::string>());
 
-  // The verdict matrix: one row per (layer, role), one column per combination.
   const json& combos = doc["combinations"];
+  // At a glance: per format, the (layer, role)s by the best verdict any of its recipes gets.
+  std::vector<std::string> formats;
+  std::map<std::string, std::string> format_of;
+  std::map<std::string, long long> bits_of;
+  for (const json& c : combos) {
+    const std::string f = c["format"].get<std::string>();
+    format_of[c["id"].get<std::string>()] = f;
+    bits_of[f] = c["element_bits"].get<long long>();
+    if (std::find(formats.begin(), formats.end(), f) == formats.end()) formats.push_back(f);
+  }
+  if (!formats.empty() && !doc["layers"].empty()) {
+    md += "## At a glance\n\nEach layer and role counted once per format, by the best verdict any recipe of that format gets.\n\n";
+    md += "| format | element bits | ✅ tolerated | ⚠️ marginal | ❌ not tolerated |\n|---|--:|--:|--:|--:|\n";
+    for (const std::string& f : formats) {
+      long long counts[3] = {0, 0, 0};
+      for (const json& layer : doc["layers"]) {
+        int best = 3;
+        for (const json& v : layer["verdicts"]) {
+          if (format_of[v["combination"].get<std::string>()] != f) continue;
+          const std::string st = v["status"].get<std::string>();
+          best = std::min(best, st == "tolerated" ? 0 : st == "marginal" ? 1 : 2);
+        }
+        if (best < 3) ++counts[best];
+      }
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", markdown_cell(f), bits_of[f], counts[0], counts[1], counts[2]);
+    }
+    md += "\n";
+  }
+
+  // The verdict matrix: one row per (layer, role), one column per combination.
   md += "## Verdict matrix\n\n";
   md += "✅ tolerated, ⚠️ marginal, ❌ not tolerated, with the statistic that decided; the worst tensor over all "
         "captured steps decides (thresholds in the result's `thresholds`).\n\n";

@@ -58,6 +58,15 @@ TEST(markdown_report, verdict_matrix_has_a_row_per_layer_and_a_column_per_combin
   EXPECT_EQ(rows[3], "| blocks.1 | weight | ❌ sqnr_db | ⚠️ sqnr_db | none |");
 }
 
+TEST(markdown_report, at_a_glance_counts_layers_by_their_best_recipe) {
+  const std::vector<std::string> rows = table_after(markdown_report(fpscope::test::two_layer_doc()), "## At a glance");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], "| format | element bits | ✅ tolerated | ⚠️ marginal | ❌ not tolerated |");
+  EXPECT_EQ(rows[2], "| e4m3 | 8 | 1 | 0 | 1 |");
+  EXPECT_EQ(rows[3], "| bf16 | 16 | 1 | 1 | 0 |");
+  EXPECT_EQ(markdown_report(fpscope::test::empty_result_doc()).find("## At a glance"), std::string::npos);
+}
+
 TEST(markdown_report, ranking_in_rank_order) {
   const std::vector<std::string> rows = table_after(markdown_report(fpscope::test::two_layer_doc()), "## Most sensitive layers");
   ASSERT_EQ(rows.size(), 4u);
