@@ -483,5 +483,54 @@ TEST(ExactSumBuffer, equals_exact_sum_for_any_flush_pattern) {
   EXPECT_EQ(finite.value(), reference.value());
 }
 
+// The window histogram covers only the binades it has seen; adds in any order,
+// merges of any ranges and trim() keep every count, and equality ignores the range.
+TEST(WindowHistogram, ranges_grow_merge_and_trim_without_losing_counts) {
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<int> binade(BinadeHistogram::kMinBinade, BinadeHistogram::kMaxBinade);
+  std::uniform_int_distribution<int> outcome(0, WindowHistogram::kOutcomes - 1);
+  std::vector<std::array<std::uint64_t, WindowHistogram::kOutcomes>> reference(BinadeHistogram::kBins);
+  std::vector<WindowHistogram> parts(5);
+  for (int i = 0; i < 5000; ++i) {
+    // Mostly a narrow band, sometimes the extremes, as real tensors.
+    const int b = i % 10 == 0 ? binade(rng) : -20 + static_cast<int>(rng() % 12);
+    const int o = outcome(rng);
+    parts[static_cast<std::size_t>(i) % parts.size()].add(b, static_cast<WindowHistogram::Outcome>(o));
+    ++reference[static_cast<std::size_t>(b - BinadeHistogram::kMinBinade)][static_cast<std::size_t>(o)];
+  }
+  parts[0].add(BinadeHistogram::kMinBinade, WindowHistogram::underflow);
+  parts[1].add(BinadeHistogram::kMaxBinade, WindowHistogram::overflow);
+  ++reference.front()[WindowHistogram::underflow];
+  ++reference.back()[WindowHistogram::overflow];
+  parts[2].trim();
+  WindowHistogram merged;
+  for (const WindowHistogram& p : parts) merged.merge(p);
+  WindowHistogram reversed;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) reversed.merge(*it);
+  for (int b = BinadeHistogram::kMinBinade; b <= BinadeHistogram::kMaxBinade; ++b) {
+    for (int o = 0; o < WindowHistogram::kOutcomes; ++o) {
+      ASSERT_EQ(merged.at(b, static_cast<WindowHistogram::Outcome>(o)),
+                reference[static_cast<std::size_t>(b - BinadeHistogram::kMinBinade)][static_cast<std::size_t>(o)]);
+    }
+  }
+  EXPECT_TRUE(merged == reversed);
+  WindowHistogram trimmed = merged;
+  trimmed.trim();
+  EXPECT_TRUE(trimmed == merged);
+  EXPECT_EQ(trimmed.first, BinadeHistogram::kMinBinade);
+  EXPECT_EQ(trimmed.counts[0].size(), static_cast<std::size_t>(BinadeHistogram::kBins));
+  WindowHistogram narrow;
+  narrow.add(-3, WindowHistogram::normal);
+  narrow.add(2, WindowHistogram::subnormal);
+  narrow.trim();
+  EXPECT_EQ(narrow.first, -3);
+  EXPECT_EQ(narrow.counts[WindowHistogram::normal], (std::vector<std::uint64_t>{1, 0, 0, 0, 0, 0}));
+  EXPECT_FALSE(narrow == trimmed);
+  WindowHistogram empty;
+  empty.trim();
+  EXPECT_TRUE(empty == WindowHistogram{});
+  EXPECT_FALSE(empty == narrow);
+}
+
 }  // namespace
 }  // namespace fpscope
