@@ -67,6 +67,7 @@ test-exhaustive: build
 
 bench: build
 	$(BUILD)/bench/fpscope_bench
+	$(BUILD)/bench/fpscope_bench_analyze
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) out
