@@ -150,7 +150,8 @@ std::shared_ptr<const FormatTable> format_table(const Format& f) {
 // caller takes the generic encode(). Only the encoding is needed here (flags:
 // values up to max finite never overflow, the only flag the statistics use).
 bool fast_params_usable(const Format& f, const Rounding& r) {
-  if (r.mode != Mode::rne || limits(f).total_bits > kTableBits) return false;
+  // Subnormals: the magnitude encodings m and m + 1 are then neighbouring values everywhere (the midpoint check).
+  if (r.mode != Mode::rne || limits(f).total_bits > kTableBits || !f.subnormals) return false;
   const ExponentRange range = exponent_range(f);
   const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
   return grid_exp - 1 >= -149 && detail::fast_path_applies(f);
