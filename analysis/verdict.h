@@ -85,6 +85,10 @@ struct Verdict {
 double statistic_value(const std::string& statistic, const QuantStats& q);
 Verdict judge(const QuantStats& q, const std::vector<Threshold>& limits);
 
+// The limits a (role, recipe) is judged by: the role's, less overflow_pct for
+// `mx`, whose scale saturates a block's top elements by design (OCP MX v1.0 s6.3).
+std::vector<Threshold> limits_for(const Thresholds& thresholds, Role role, const Recipe& recipe);
+
 // One (layer, role): its tensors over every step, judged per combination by the worst tensor.
 struct LayerVerdict {
   std::string layer;  // the tensor's layer, or its name when no layer is known

@@ -51,6 +51,21 @@ TEST(judge, tolerated_marginal_and_not) {
   EXPECT_FALSE(v.failures[0].marginal);
 }
 
+TEST(judge, mx_is_not_judged_on_its_by_design_saturation) {
+  // 5 of 100 elements saturated: far beyond the 0.01% overflow limit.
+  QuantStats q = stats(30, 0, 95);
+  for (int i = 0; i < 5; ++i) q.add(1.8, 1.75, kInexact | kOverflow, Class::normal);
+  const Thresholds thresholds = default_thresholds();
+  const Verdict tensor = judge(q, limits_for(thresholds, Role::activation, parse_recipe("tensor")));
+  EXPECT_EQ(tensor.status, Status::not_tolerated);
+  ASSERT_FALSE(tensor.failures.empty());
+  EXPECT_EQ(tensor.failures[0].statistic, "overflow_pct");
+  const std::vector<Threshold> mx = limits_for(thresholds, Role::activation, parse_recipe("mx"));
+  for (const Threshold& t : mx) EXPECT_NE(t.statistic, "overflow_pct");
+  EXPECT_EQ(mx.size() + 1, limits_for(thresholds, Role::activation, parse_recipe("tensor")).size());
+  for (const Failure& f : judge(q, mx).failures) EXPECT_NE(f.statistic, "overflow_pct");
+}
+
 TEST(thresholds, file_overrides_defaults_and_roles) {
   const Thresholds t = parse_thresholds(
       nlohmann::json::parse(R"({"default": {"sqnr_db": {"tolerated": 25, "marginal": 15}, "mean_rel_error": null},
