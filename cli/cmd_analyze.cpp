@@ -25,11 +25,8 @@
 #include "analysis/verdict.h"
 #include "cli/cmd_report.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
-
-#ifndef FPSCOPE_SOURCE_DIR
-#define FPSCOPE_SOURCE_DIR ""
-#endif
 
 namespace fpscope::cli {
 namespace {
@@ -52,30 +49,6 @@ struct AnalyzeArgs {
   std::string gemm_models = "fp32-seq,nv-h100-fp8,nv-h100-fp8-promote128";
   std::size_t gemm_sample_rows = 256;
 };
-
-std::vector<std::string> split_list(const std::string& text, const char* what) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (item.empty()) throw Error(std::string("--") + what + " '" + text + "': empty item in the comma-separated list");
-    out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-// The bundled dump: $FPSCOPE_DATA, else examples/data/tiny-gpt under the source tree.
-std::string default_data_path() {
-  if (const char* env = std::getenv("FPSCOPE_DATA"); env != nullptr && *env != '\0') return env;
-  const std::string bundled = std::string(FPSCOPE_SOURCE_DIR) + "/examples/data/tiny-gpt";
-  if (std::string(FPSCOPE_SOURCE_DIR).empty() || !std::filesystem::exists(bundled)) {
-    throw Error("no PATH given and the bundled dump examples/data/tiny-gpt was not found; set FPSCOPE_DATA or name a file");
-  }
-  return bundled;
-}
 
 char status_char(Status s) {
   switch (s) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/format.h"
 #include "core/random.h"
@@ -71,18 +72,6 @@ std::string exact_decimal(double v) {
   while (!mantissa.empty() && mantissa.back() == '0') mantissa.pop_back();
   if (!mantissa.empty() && mantissa.back() == '.') mantissa.pop_back();
   return mantissa + s.substr(e);
-}
-
-std::string flags_text(std::uint8_t flags) {
-  std::string s;
-  const std::pair<Flag, const char*> names[] = {
-      {kInexact, "inexact"}, {kUnderflow, "underflow"}, {kOverflow, "overflow"}, {kInvalid, "invalid"}};
-  for (const auto& [flag, name] : names) {
-    if ((flags & flag) == 0) continue;
-    if (!s.empty()) s += ',';
-    s += name;
-  }
-  return s.empty() ? "-" : s;
 }
 
 std::string binary_digits(std::uint64_t v, int width) {
@@ -218,7 +207,7 @@ void run(const Options& o) {
     std::vector<std::vector<std::string>> table;
     for (const Conversion& c : rows) {
       table.push_back({c.format, hex_bits(c), fields_text(c), fmt::format("{}", c.decoded), error_text(c.abs_error),
-                       error_text(c.rel_error), error_text(c.ulp_error), flags_text(c.enc.flags)});
+                       error_text(c.rel_error), error_text(c.ulp_error), flags_text(c.enc.flags, "-")});
     }
     std::vector<std::size_t> width(head.size());
     for (std::size_t col = 0; col < head.size(); ++col) {

@@ -10,6 +10,7 @@
 #include "analysis/atomic_file.h"
 #include "analysis/npy.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/array.h"
 #include "core/error.h"
 #include "core/format.h"
@@ -75,18 +76,6 @@ std::uint8_t quantize_file(NpyReader& reader, AtomicFile& out, const Format& f, 
   return flags;
 }
 
-std::string flags_text(std::uint8_t flags) {
-  std::string s;
-  const std::pair<Flag, const char*> names[] = {
-      {kInexact, "inexact"}, {kUnderflow, "underflow"}, {kOverflow, "overflow"}, {kInvalid, "invalid"}};
-  for (const auto& [flag, name] : names) {
-    if ((flags & flag) == 0) continue;
-    if (!s.empty()) s += ',';
-    s += name;
-  }
-  return s.empty() ? "none" : s;
-}
-
 void run(const Options& o) {
   // Everything that can be wrong with the arguments or the input is checked
   // before the output is created, so a bad run leaves no file behind.
@@ -113,7 +102,7 @@ void run(const Options& o) {
   fmt::print("{}: {} {} elements -> {} {} ({}, {}); flags: {}\n", o.out, h.element_count, h.descr,
              format_name(f), emit_bits ? "encodings as " + npy_descr(out_type) : "values as " + h.descr,
              rounding_name(options.rounding), options.rounding.mode == Mode::sr ? fmt::format("seed {}", o.seed) : "deterministic",
-             flags_text(flags));
+             flags_text(flags, "none"));
 }
 
 }  // namespace
