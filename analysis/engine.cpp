@@ -101,16 +101,8 @@ struct FormatTable {
   std::vector<Class> classes;
 };
 
-// What one combination needs for one tensor, fixed before the main pass.
-struct Prepared {
-  Format format;          // scaled_element_format
-  Recipe recipe;
-  Rounding rounding;
-  bool random = false;    // stochastic rounding: draw Philox bits
-  Scale tensor_scale;     // tensor, delayed
-  double nvfp4_scale = 1.0;
-  std::vector<Scale> col_scales;
-  std::vector<Scale> row_scales;  // row recipe in segment mode
+// What the CPU path adds to a PreparedCombination: decode tables and the RNE fast path.
+struct CpuPrepared {
   std::shared_ptr<const FormatTable> table;  // null for formats over kTableBits bits
   // RNE through the float32 fast path (see rne_fast below); empty when it does not apply.
   std::optional<detail::FastParams> fast;
@@ -184,6 +176,125 @@ FPSCOPE_FORCEINLINE bool rne_fast(double xs, const detail::FastParams& p, const 
 double finite_abs(double x) {
   const double a = std::fabs(x);
   return std::isfinite(a) ? a : 0.0;
+}
+
+std::vector<CpuPrepared> prepare_cpu(const std::vector<PreparedCombination>& prepared) {
+  std::vector<CpuPrepared> out(prepared.size());
+  for (std::size_t k = 0; k < prepared.size(); ++k) {
+    const PreparedCombination& p = prepared[k];
+    out[k].table = format_table(p.format);
+    if (fast_params_usable(p.format, p.rounding)) {
+      out[k].fast = detail::make_fast_params(p.format, p.rounding, detail::FastOutput::encoding);
+    }
+  }
+  return out;
+}
+
+// The CPU evaluation of one chunk (engine.h ChunkEvaluator).
+void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombination>& prepared,
+                        const std::vector<CpuPrepared>& cpu_prepared, std::uint64_t seed, SourceStats& source,
+                        std::vector<QuantStats>& stats) {
+  const std::span<const double> buf = c.values;
+  const std::uint64_t cols = c.cols;
+  // Exact-sum scratch (stats.h ExactSumBuffer, 144 KiB), per thread so that it is
+  // zeroed once, not per tensor; every bind() is followed by a flush() that empties it.
+  static thread_local std::unique_ptr<SourceSumBuffers> source_sums = std::make_unique<SourceSumBuffers>();
+  static thread_local std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
+  SourceSumBuffers& ss = *source_sums;
+  ss.bind(source);
+  for (const double x : buf) source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
+  ss.flush();
+  QuantSumBuffers& qs = *quant_sums;
+  auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
+  for (std::size_t k = 0; k < prepared.size(); ++k) {
+    const PreparedCombination& p = prepared[k];
+    const CpuPrepared& cp = cpu_prepared[k];
+    const bool stochastic = p.rounding.mode == Mode::sr;
+    QuantStats& st = stats[k];
+    qs.bind(st);
+    // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
+    auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
+      const FormatTable* table = cp.table.get();
+      const std::uint64_t magnitude_mask = detail::sign_bit(p.format) - 1;
+      for (std::uint64_t i = r0; i < r1; ++i) {
+        const double* row = &at(i, c0);
+        for (std::uint64_t j = c0; j < c1; ++j) {
+          const double x = row[j - c0];
+          const double xs = x * s.scale;
+          Encoded e{};
+          if (!cp.fast || !rne_fast(xs, *cp.fast, *table, magnitude_mask, e.bits)) {
+            const std::uint32_t bits = stochastic ? sr_random_bits(seed, i * cols + j) : 0;
+            e = encode(xs, p.format, p.rounding, bits);
+          }
+          const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
+          const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
+          st.add_with(x, decoded * s.scale_inv, e.flags, result_class, qs.error, qs.sq_error, qs.rel_error, qs.xq,
+                      qs.qq, qs.xx);
+        }
+      }
+    };
+    const std::uint64_t r_end = c.row0 + c.nrows;
+    const std::uint64_t c_end = c.col0 + c.ncols;
+    auto group_amax = [&](std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
+      double amax = 0.0;
+      for (std::uint64_t i = r0; i < r1; ++i) {
+        for (std::uint64_t j = c0; j < c1; ++j) amax = std::max(amax, finite_abs(at(i, j)));
+      }
+      return amax;
+    };
+    switch (p.recipe.kind) {
+      case RecipeKind::none:
+        apply(Scale{}, c.row0, r_end, c.col0, c_end);
+        break;
+      case RecipeKind::tensor:
+      case RecipeKind::delayed:
+        apply(p.tensor_scale, c.row0, r_end, c.col0, c_end);
+        break;
+      case RecipeKind::col:
+        for (std::uint64_t i = c.row0; i < r_end; ++i) {
+          for (std::uint64_t j = c.col0; j < c_end; ++j) apply(p.col_scales[j], i, i + 1, j, j + 1);
+        }
+        break;
+      case RecipeKind::row:
+        for (std::uint64_t i = c.row0; i < r_end; ++i) {
+          if (!p.row_scales.empty()) {
+            apply(p.row_scales[i], i, i + 1, c.col0, c_end);
+          } else {
+            const double amax = group_amax(i, i + 1, c.col0, c_end);
+            const Scale s = amax_scale(amax, p.element, p.recipe);
+            st.add_scale(s, amax > 0.0);
+            apply(s, i, i + 1, c.col0, c_end);
+          }
+        }
+        break;
+      case RecipeKind::block:
+      case RecipeKind::mx:
+      case RecipeKind::nvfp4: {
+        // The chunk starts at a multiple of R rows and (for segments) of C columns.
+        const std::uint64_t R = group_rows(p.recipe);
+        const std::uint64_t C = group_cols(p.recipe);
+        for (std::uint64_t r0 = c.row0; r0 < r_end; r0 += R) {
+          const std::uint64_t r1 = std::min(r_end, r0 + R);
+          for (std::uint64_t c0 = c.col0; c0 < c_end; c0 += C) {
+            const std::uint64_t c1 = std::min(c_end, c0 + C);
+            const double amax = group_amax(r0, r1, c0, c1);
+            Scale s;
+            if (p.recipe.kind == RecipeKind::mx) {
+              s = mx_scale(amax, p.element);
+            } else if (p.recipe.kind == RecipeKind::nvfp4) {
+              s = nvfp4_block_scale(amax, p.nvfp4_scale);
+            } else {
+              s = amax_scale(amax, p.element, p.recipe);
+            }
+            st.add_scale(s, amax > 0.0);
+            apply(s, r0, r1, c0, c1);
+          }
+        }
+        break;
+      }
+    }
+    qs.flush();
+  }
 }
 
 // Runs fn(worker, chunk index) over all chunks on `threads` workers; rethrows the first exception.
@@ -321,18 +432,14 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
   const std::string key = history_key(info);
   const std::vector<double>* history = nullptr;
   if (auto it = amax_history_.find(key); it != amax_history_.end()) history = &it->second;
-  std::vector<Prepared> prepared(combos.size());
+  std::vector<PreparedCombination> prepared(combos.size());
   for (std::size_t k = 0; k < combos.size(); ++k) {
     const Combination& c = combos[k];
-    Prepared& p = prepared[k];
+    PreparedCombination& p = prepared[k];
+    p.element = c.format;
     p.format = scaled_element_format(c.format, c.recipe);
     p.recipe = c.recipe;
     p.rounding = c.rounding;
-    p.random = c.rounding.mode == Mode::sr;
-    p.table = format_table(p.format);
-    if (fast_params_usable(p.format, p.rounding)) {
-      p.fast = detail::make_fast_params(p.format, p.rounding, detail::FastOutput::encoding);
-    }
     switch (c.recipe.kind) {
       case RecipeKind::tensor:
         p.tensor_scale = amax_scale(tensor_amax, c.format, c.recipe);
@@ -372,111 +479,21 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
     std::vector<QuantStats> stats;
     std::vector<double> buffer;
   };
-  std::vector<Worker> workers(static_cast<std::size_t>(threads));
+  const bool cpu = !options_.evaluator;
+  const int main_threads = cpu ? threads : 1;
+  std::vector<Worker> workers(static_cast<std::size_t>(main_threads));
   for (Worker& w : workers) w.stats.resize(combos.size());
-  const std::uint64_t seed = options_.seed;
-
-  parallel_chunks(threads, plan.count, [&](int worker_index, std::uint64_t index) {
+  std::vector<CpuPrepared> cpu_prepared;
+  if (cpu) cpu_prepared = prepare_cpu(prepared);
+  parallel_chunks(main_threads, plan.count, [&](int worker_index, std::uint64_t index) {
     Worker& w = workers[static_cast<std::size_t>(worker_index)];
     const Chunk c = plan.chunk(index);
     read_chunk(c, w.buffer);
-    const std::vector<double>& buf = w.buffer;
-    // Exact-sum scratch (stats.h ExactSumBuffer, 144 KiB), per thread so that it is
-    // zeroed once, not per tensor; every bind() is followed by a flush() that empties it.
-    static thread_local std::unique_ptr<SourceSumBuffers> source_sums = std::make_unique<SourceSumBuffers>();
-    static thread_local std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
-    SourceSumBuffers& ss = *source_sums;
-    ss.bind(w.source);
-    for (const double x : buf) w.source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
-    ss.flush();
-    QuantSumBuffers& qs = *quant_sums;
-    auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
-    for (std::size_t k = 0; k < combos.size(); ++k) {
-      const Prepared& p = prepared[k];
-      QuantStats& st = w.stats[k];
-      qs.bind(st);
-      // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
-      auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
-        const FormatTable* table = p.table.get();
-        const std::uint64_t magnitude_mask = detail::sign_bit(p.format) - 1;
-        for (std::uint64_t i = r0; i < r1; ++i) {
-          const double* row = &at(i, c0);
-          for (std::uint64_t j = c0; j < c1; ++j) {
-            const double x = row[j - c0];
-            const double xs = x * s.scale;
-            Encoded e{};
-            if (!p.fast || !rne_fast(xs, *p.fast, *table, magnitude_mask, e.bits)) {
-              const std::uint32_t random = p.random ? sr_random_bits(seed, i * cols + j) : 0;
-              e = encode(xs, p.format, p.rounding, random);
-            }
-            const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
-            const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
-            st.add_with(x, decoded * s.scale_inv, e.flags, result_class, qs.error, qs.sq_error, qs.rel_error, qs.xq,
-                        qs.qq, qs.xx);
-          }
-        }
-      };
-      const std::uint64_t r_end = c.row0 + c.nrows;
-      const std::uint64_t c_end = c.col0 + c.ncols;
-      auto group_amax = [&](std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
-        double amax = 0.0;
-        for (std::uint64_t i = r0; i < r1; ++i) {
-          for (std::uint64_t j = c0; j < c1; ++j) amax = std::max(amax, finite_abs(at(i, j)));
-        }
-        return amax;
-      };
-      switch (p.recipe.kind) {
-        case RecipeKind::none:
-          apply(Scale{}, c.row0, r_end, c.col0, c_end);
-          break;
-        case RecipeKind::tensor:
-        case RecipeKind::delayed:
-          apply(p.tensor_scale, c.row0, r_end, c.col0, c_end);
-          break;
-        case RecipeKind::col:
-          for (std::uint64_t i = c.row0; i < r_end; ++i) {
-            for (std::uint64_t j = c.col0; j < c_end; ++j) apply(p.col_scales[j], i, i + 1, j, j + 1);
-          }
-          break;
-        case RecipeKind::row:
-          for (std::uint64_t i = c.row0; i < r_end; ++i) {
-            if (plan.segments) {
-              apply(p.row_scales[i], i, i + 1, c.col0, c_end);
-            } else {
-              const double amax = group_amax(i, i + 1, c.col0, c_end);
-              const Scale s = amax_scale(amax, combos[k].format, p.recipe);
-              st.add_scale(s, amax > 0.0);
-              apply(s, i, i + 1, c.col0, c_end);
-            }
-          }
-          break;
-        case RecipeKind::block:
-        case RecipeKind::mx:
-        case RecipeKind::nvfp4: {
-          // The chunk starts at a multiple of R rows and (for segments) of C columns.
-          const std::uint64_t R = group_rows(p.recipe);
-          const std::uint64_t C = group_cols(p.recipe);
-          for (std::uint64_t r0 = c.row0; r0 < r_end; r0 += R) {
-            const std::uint64_t r1 = std::min(r_end, r0 + R);
-            for (std::uint64_t c0 = c.col0; c0 < c_end; c0 += C) {
-              const std::uint64_t c1 = std::min(c_end, c0 + C);
-              const double amax = group_amax(r0, r1, c0, c1);
-              Scale s;
-              if (p.recipe.kind == RecipeKind::mx) {
-                s = mx_scale(amax, combos[k].format);
-              } else if (p.recipe.kind == RecipeKind::nvfp4) {
-                s = nvfp4_block_scale(amax, p.nvfp4_scale);
-              } else {
-                s = amax_scale(amax, combos[k].format, p.recipe);
-              }
-              st.add_scale(s, amax > 0.0);
-              apply(s, r0, r1, c0, c1);
-            }
-          }
-          break;
-        }
-      }
-      qs.flush();
+    const ChunkView view{w.buffer, c.row0, c.nrows, c.col0, c.ncols, cols};
+    if (cpu) {
+      evaluate_chunk_cpu(view, prepared, cpu_prepared, options_.seed, w.source, w.stats);
+    } else {
+      options_.evaluator(view, prepared, options_.seed, w.source, w.stats);
     }
   });
 
@@ -487,7 +504,7 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
   for (std::size_t k = 0; k < combos.size(); ++k) {
     for (Worker& w : workers) result.results[k].merge(w.stats[k]);
     // Scales that belong to the whole tensor (or were fixed before the pass) are noted once here.
-    const Prepared& p = prepared[k];
+    const PreparedCombination& p = prepared[k];
     QuantStats& st = result.results[k];
     st.window.trim();  // results keep only the binades seen (stats.h WindowHistogram)
     switch (p.recipe.kind) {

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <regex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,11 +58,46 @@ std::vector<Combination> make_combinations(const std::vector<std::string>& forma
                                            const std::vector<std::string>& recipes,
                                            const std::vector<std::string>& roundings);
 
+// One chunk of the 2-D view as the main pass hands it to an evaluator: rows
+// [row0, row0 + nrows) x cols [col0, col0 + ncols), row-major in `values`.
+// Element (i, j) has the flat index i * cols + j (stochastic rounding's counter).
+struct ChunkView {
+  std::span<const double> values;
+  std::uint64_t row0 = 0;
+  std::uint64_t nrows = 0;
+  std::uint64_t col0 = 0;
+  std::uint64_t ncols = 0;
+  std::uint64_t cols = 0;  // the tensor's row length
+};
+
+// One combination with everything the main pass needs fixed for one tensor.
+struct PreparedCombination {
+  Format element;            // the combination's format (amax_scale and mx_scale take it)
+  Format format;             // scaled_element_format(element, recipe): what elements round into
+  Recipe recipe;
+  Rounding rounding;
+  Scale tensor_scale;        // tensor, delayed
+  double nvfp4_scale = 1.0;  // nvfp4: the fp32 per-tensor encode scale
+  std::vector<Scale> col_scales;  // col: one per column of the tensor
+  std::vector<Scale> row_scales;  // row, when rows are split into segments: one per row (empty otherwise)
+};
+
+// Evaluates every combination on one chunk: adds each element to `source` once
+// and to `results[k]` for combination k, exactly as the CPU path does, including
+// the per-group scales (add_scale) of row (without row_scales), block, mx and
+// nvfp4; the engine adds the scales fixed before the pass (tensor, delayed, col,
+// row_scales) itself. gpu/ provides one (fpscope analyze --device gpu).
+using ChunkEvaluator = std::function<void(const ChunkView& chunk, const std::vector<PreparedCombination>& combinations,
+                                          std::uint64_t seed, SourceStats& source, std::vector<QuantStats>& results)>;
+
 struct EngineOptions {
   std::vector<Combination> combinations;
   int threads = 1;                           // workers; 0 = hardware concurrency
   std::uint64_t chunk_elements = 1u << 20;   // doubles per chunk buffer (per worker)
   std::uint64_t seed = 0;                    // stochastic rounding: element i uses sr_random_bits(seed, i)
+  // Empty: the CPU evaluates chunks on `threads` workers. Set: it evaluates
+  // every chunk, one at a time (the reads still go through the engine).
+  ChunkEvaluator evaluator;
 };
 
 // Everything measured on one tensor.

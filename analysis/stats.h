@@ -53,6 +53,20 @@ class ExactSum {
     if (++pending_ >= kNormalizeEvery) normalize();
   }
   void merge(const ExactSum& other);
+  // Adds v * 2^(index - 1074) exactly, index <= 2040: for exact sums kept elsewhere
+  // as integers per exponent (gpu/ folds its per-exponent bins in with it).
+  void add_integer(std::int64_t v, unsigned index) {
+    if (v == 0) return;
+    const std::uint64_t m = v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+    add_scaled(m >> 1, v < 0, index + 1);  // m <= 2^63: halves keep add_scaled's m < 2^63
+    add_scaled(m & 1, v < 0, index);
+  }
+  // Infinities and NaNs counted elsewhere (value() treats them as add() does).
+  void add_specials(std::uint64_t pos_inf, std::uint64_t neg_inf, std::uint64_t nan) {
+    pos_inf_ += pos_inf;
+    neg_inf_ += neg_inf;
+    nan_ += nan;
+  }
   // The exact sum correctly rounded; +-inf when an infinity was added (NaN when
   // both signs or a NaN were), +-inf also when the finite sum exceeds double.
   double value() const;
@@ -84,8 +98,8 @@ class ExactSum {
   std::uint64_t nan_ = 0;
 };
 
-// floor(log2(|x|)) for finite non-zero x, exactly (subnormals included).
-inline int binade_of(double x) {
+// floor(log2(|x|)) for finite non-zero x, exactly (subnormals included). Host and device.
+FPSCOPE_HD inline int binade_of(double x) {
   const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
   const int field = static_cast<int>((bits >> 52) & 0x7FF);
   if (field != 0) [[likely]] return field - 1023;
@@ -192,6 +206,12 @@ struct WindowHistogram {
       return;
     }
     ++counts[outcome][i];
+  }
+  // `count` elements at once (merging counts kept elsewhere, e.g. on a GPU).
+  void add(int binade, Outcome outcome, std::uint64_t count) {
+    if (count == 0) return;
+    if (static_cast<std::size_t>(binade - first) >= counts[0].size()) cover(binade);
+    counts[outcome][static_cast<std::size_t>(binade - first)] += count;
   }
   // The count of one binade and outcome (0 outside the covered range).
   std::uint64_t at(int binade, Outcome outcome) const {

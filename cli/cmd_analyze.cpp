@@ -306,7 +306,7 @@ int run_analyze(const AnalyzeArgs& args) {
   std::vector<std::string> inputs = args.paths;
   if (inputs.empty()) inputs.push_back(default_data_path());
 
-  EngineOptions options{combos, args.threads, args.chunk_elements, args.seed};
+  EngineOptions options{combos, args.threads, args.chunk_elements, args.seed, {}};
   const bool tty = isatty(STDERR_FILENO) == 1 && !args.quiet;
   ProgressCallback progress;
   if (tty) {

@@ -285,7 +285,7 @@ class Accumulator {
   Accumulator(const std::vector<std::string>& formats, const std::vector<std::string>& recipes,
               const std::vector<std::string>& roundings, std::uint64_t seed, int threads)
       : combos_(make_combinations(formats, recipes, roundings)),
-        engine_(EngineOptions{combos_, threads, std::uint64_t{1} << 20, seed}) {
+        engine_(EngineOptions{combos_, threads, std::uint64_t{1} << 20, seed, {}}) {
     if (combos_.empty()) throw Error("Accumulator: the recipes apply to none of the formats");
     run_.formats = formats;
     run_.recipes = recipes;

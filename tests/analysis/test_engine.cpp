@@ -88,7 +88,7 @@ TEST(Engine, every_recipe_equals_the_reference_quantizer) {
                                         {"none", "tensor", "tensor:pow2", "row", "col", "block:2x16", "block:4x32", "mx", "nvfp4"},
                                         {"rne", "sr"});
   for (std::uint64_t chunk : {1ull, 50ull, 160ull, 1000ull}) {
-    EngineOptions o{combos, 1, chunk, 9};
+    EngineOptions o{combos, 1, chunk, 9, {}};
     Engine engine(o);
     MemoryReader reader("t", {2, 3, static_cast<std::int64_t>(cols)}, x);
     const TensorAnalysis a = engine.analyze(reader);
@@ -129,7 +129,7 @@ TEST(Engine, threads_and_chunk_sizes_never_change_the_statistics) {
   std::vector<TensorAnalysis> runs;
   for (int threads : {1, 2, 3}) {
     for (std::uint64_t chunk : {1ull, 48ull, 100ull, 48ull * 7, 1ull << 20}) {
-      Engine engine(EngineOptions{combos, threads, chunk, 5});
+      Engine engine(EngineOptions{combos, threads, chunk, 5, {}});
       MemoryReader reader("w", {40, 48}, x);
       runs.push_back(engine.analyze(reader));
     }
@@ -145,11 +145,11 @@ TEST(Engine, long_rows_are_split_into_aligned_segments) {
   // A 1-D tensor larger than the chunk budget: segments aligned to 32 and 128 keep every block whole.
   const auto combos = make_combinations({"e4m3", "e2m1"}, {"row", "tensor", "mx", "nvfp4", "block:1x128"}, {"rne"});
   const std::vector<double> x = gaussian(5000, 3);
-  Engine one(EngineOptions{combos, 1, 1u << 20, 0});
+  Engine one(EngineOptions{combos, 1, 1u << 20, 0, {}});
   MemoryReader r1("v", {5000}, x);
   const TensorAnalysis whole = one.analyze(r1);
   EXPECT_EQ(whole.rows, 1u);
-  Engine segmented(EngineOptions{combos, 2, 300, 0});
+  Engine segmented(EngineOptions{combos, 2, 300, 0, {}});
   MemoryReader r2("v", {5000}, x);
   const TensorAnalysis split = segmented.analyze(r2);
   EXPECT_EQ(split.passes, 2);  // tensor, nvfp4 and segmented rows need the amax first
@@ -158,11 +158,11 @@ TEST(Engine, long_rows_are_split_into_aligned_segments) {
 
 TEST(Engine, passes_and_scale_counts) {
   const std::vector<double> x = gaussian(4 * 64, 4);
-  Engine none_only(EngineOptions{make_combinations({"bf16"}, {"none", "mx", "row"}, {"rne"}), 1, 1u << 20, 0});
+  Engine none_only(EngineOptions{make_combinations({"bf16"}, {"none", "mx", "row"}, {"rne"}), 1, 1u << 20, 0, {}});
   MemoryReader r("a", {4, 64}, x);
   EXPECT_EQ(none_only.analyze(r).passes, 1);
   const auto combos = make_combinations({"e4m3"}, {"tensor", "row", "col", "mx", "block:2x32"}, {"rne"});
-  Engine engine(EngineOptions{combos, 1, 64, 0});
+  Engine engine(EngineOptions{combos, 1, 64, 0, {}});
   const TensorAnalysis a = engine.analyze(r);
   EXPECT_EQ(a.passes, 2);
   EXPECT_EQ(a.results[0].scales.count, 1u);   // tensor
@@ -187,7 +187,7 @@ TEST(Engine, delayed_scaling_uses_the_earlier_steps) {
   };
   add(1, 4.0);  // listed first: the engine still processes step 0 first
   add(0, 2.0);
-  const DatasetAnalysis d = analyze_dataset(std::move(entries), EngineOptions{combos, 1, 1u << 20, 0});
+  const DatasetAnalysis d = analyze_dataset(std::move(entries), EngineOptions{combos, 1, 1u << 20, 0, {}});
   ASSERT_EQ(d.tensors.size(), 2u);
   EXPECT_EQ(d.tensors[0].info.step, 1);  // output keeps the dataset's order
   const QuantStats& step1 = d.tensors[0].results[0];
@@ -228,7 +228,7 @@ TEST(analyze_dataset, failures_unsupported_empty_and_filter) {
   error.error = std::make_unique<ReadError>(ReadError{"bad.safetensors", "", "bad.safetensors: truncated header"});
   entries.push_back(std::move(error));
   const std::regex filter("^(good|broken|ints|empty)$");
-  const DatasetAnalysis d = analyze_dataset(std::move(entries), EngineOptions{combos, 2, 16, 0}, &filter);
+  const DatasetAnalysis d = analyze_dataset(std::move(entries), EngineOptions{combos, 2, 16, 0, {}}, &filter);
   ASSERT_EQ(d.tensors.size(), 1u);
   EXPECT_EQ(d.tensors[0].info.name, "good");
   ASSERT_EQ(d.failures.size(), 2u);
@@ -278,7 +278,7 @@ TEST(Engine, float64_values_next_to_midpoints_round_as_encode_does) {
       x.push_back(-v);
     }
     const auto combos = make_combinations({name}, {"none"}, {"rne"});
-    Engine engine(EngineOptions{combos, 1, 64, 0});
+    Engine engine(EngineOptions{combos, 1, 64, 0, {}});
     MemoryReader reader("t", {static_cast<std::int64_t>(x.size())}, x);
     const TensorAnalysis a = engine.analyze(reader);
     QuantStats reference;

@@ -532,5 +532,37 @@ TEST(WindowHistogram, ranges_grow_merge_and_trim_without_losing_counts) {
   EXPECT_FALSE(empty == narrow);
 }
 
+TEST(ExactSum, add_integer_and_specials_equal_adding_the_doubles) {
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  ExactSum by_int;
+  by_int.add_integer(-12345, 1074);  // -12345 * 2^0
+  by_int.add_integer(3, 0);          // 3 * 2^-1074
+  by_int.add_integer(std::numeric_limits<std::int64_t>::min(), 1074 + 10);  // -2^63 * 2^10
+  by_int.add_integer(std::numeric_limits<std::int64_t>::max(), 1074 - 70);
+  ExactSum by_double;
+  for (double x : {-12345.0, 3 * tiny, -std::ldexp(1.0, 73), std::ldexp(1.0, 63 - 70), -std::ldexp(1.0, -70)}) {
+    by_double.add(x);
+  }
+  EXPECT_TRUE(by_int == by_double);
+  expect_same_double(by_int.value(), by_double.value());
+  by_int.add_specials(1, 0, 0);
+  EXPECT_EQ(by_int.value(), kInf);
+  by_int.add_specials(0, 1, 0);
+  EXPECT_TRUE(std::isnan(by_int.value()));
+}
+
+TEST(WindowHistogram, add_count_equals_repeated_adds) {
+  WindowHistogram once;
+  WindowHistogram repeated;
+  once.add(-7, WindowHistogram::subnormal, 5);
+  once.add(12, WindowHistogram::overflow, 2);
+  once.add(3, WindowHistogram::normal, 0);  // no count: no range either
+  for (int i = 0; i < 5; ++i) repeated.add(-7, WindowHistogram::subnormal);
+  for (int i = 0; i < 2; ++i) repeated.add(12, WindowHistogram::overflow);
+  EXPECT_TRUE(once == repeated);
+  once.trim();
+  EXPECT_EQ(once.first, -7);
+}
+
 }  // namespace
 }  // namespace fpscope
