@@ -14,20 +14,9 @@
 namespace fpscope {
 namespace {
 
-constexpr Format kFp32{.exp_bits = 8, .man_bits = 23, .bias = 127};
-// fp32 that saturates: scales beyond fp32's range are clamped, never inf.
-constexpr Format kFp32Sat{.exp_bits = 8, .man_bits = 23, .bias = 127, .overflow = Overflow::saturate};
-// OFP8 E4M3 saturating, the NVFP4 block-scale format (satfinite conversion).
-constexpr Format kE4m3Sat{.exp_bits = 4, .man_bits = 3, .bias = 7, .specials = Specials::fn,
-                          .overflow = Overflow::saturate};
-constexpr double kFp4Max = 6.0;    // e2m1 max finite (OCP MX v1.0 s5.3.3)
-constexpr double kE4m3Max = 448.0;  // OFP8 rev 1.0 E4M3 max finite
-
 constexpr std::string_view kRecipeChoices =
     "none, tensor[:pow2][:margin=N], delayed[:len=N][:algo=max|most_recent][:pow2][:margin=N], "
     "row[:pow2], col[:pow2], block:RxC[:pow2], mx, nvfp4";
-
-double to_fp32(double x) { return quantize(x, kFp32Sat, Rounding{}); }
 
 [[noreturn]] void bad_recipe(std::string_view spec, std::string_view why) {
   throw Error("recipe '" + std::string(spec) + "': " + std::string(why) + " (valid recipes: " +
@@ -198,63 +187,6 @@ double bits_per_element(const Format& element, const Recipe& r, std::uint64_t ro
       break;
   }
   return element_bits + scale_bits / static_cast<double>(n);
-}
-
-Scale amax_scale(double amax, const Format& element, const Recipe& r) {
-  Scale s;
-  if (!(amax > 0.0) || !std::isfinite(amax)) return s;
-  const double ideal = detail::ldexp_exact(limits(element).max_finite / amax, -r.margin);
-  const Encoded e = encode(ideal, kFp32Sat, Rounding{});
-  s.scale = decode(e.bits, kFp32Sat);
-  if ((e.flags & kOverflow) != 0) s.saturated = true;
-  if (s.scale == 0.0) {  // amax beyond fp32's reach (fp64 sources): the smallest fp32 scale
-    s.scale = limits(kFp32).min_subnormal;
-    s.saturated = true;
-  }
-  if (r.pow2_scale) {
-    int exp = 0;
-    std::frexp(s.scale, &exp);  // scale in [2^(exp-1), 2^exp)
-    s.scale = std::ldexp(1.0, exp - 1);
-  }
-  s.scale_inv = to_fp32(1.0 / s.scale);
-  return s;
-}
-
-Scale mx_scale(double amax, const Format& element) {
-  Scale s;
-  int shared_exp = -127;
-  if (amax > 0.0 && std::isfinite(amax)) {
-    shared_exp = std::ilogb(amax) - limits(element).emax;
-    if (shared_exp > 127 || shared_exp < -127) {
-      s.saturated = true;
-      shared_exp = std::clamp(shared_exp, -127, 127);
-    }
-  }
-  s.scale = std::ldexp(1.0, -shared_exp);
-  s.scale_inv = std::ldexp(1.0, shared_exp);
-  return s;
-}
-
-double nvfp4_tensor_scale(double tensor_amax) {
-  if (!(tensor_amax > 0.0) || !std::isfinite(tensor_amax)) return 1.0;
-  return to_fp32(kFp4Max * kE4m3Max / tensor_amax);
-}
-
-Scale nvfp4_block_scale(double block_amax, double tensor_scale) {
-  Scale s;
-  const double ideal = to_fp32(block_amax / kFp4Max * tensor_scale);
-  const Encoded e = encode(ideal, kE4m3Sat, Rounding{});
-  const double stored = decode(e.bits, kE4m3Sat);
-  s.saturated = (e.flags & kOverflow) != 0;
-  if (stored == 0.0) {
-    s.underflowed = block_amax > 0.0;
-    s.scale = 0.0;
-    s.scale_inv = 0.0;
-    return s;
-  }
-  s.scale = to_fp32(tensor_scale / stored);
-  s.scale_inv = stored * to_fp32(1.0 / tensor_scale);
-  return s;
 }
 
 ScaleSummary quantize_with_recipe(std::span<const double> in, std::span<double> out, std::uint64_t rows,

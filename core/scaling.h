@@ -9,11 +9,14 @@
 // NUMERICS.md s6 lists the recipes; each function cites its source.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "core/config.h"
 #include "core/format.h"
 #include "core/round.h"
 
@@ -81,26 +84,93 @@ struct Scale {
   bool underflowed = false;
 };
 
+// The scale functions below are FPSCOPE_HD (host and device): the analysis
+// engine calls them on the CPU and gpu/ calls the same code per block on the GPU.
+namespace detail {
+// (Functions, not constexpr variables: device code may not refer to host variables of class type.)
+FPSCOPE_HD constexpr Format scale_fp32() { return Format{.exp_bits = 8, .man_bits = 23, .bias = 127}; }
+// fp32 that saturates: scales beyond fp32's range are clamped, never inf.
+FPSCOPE_HD constexpr Format scale_fp32_sat() {
+  return Format{.exp_bits = 8, .man_bits = 23, .bias = 127, .overflow = Overflow::saturate};
+}
+// OFP8 E4M3 saturating, the NVFP4 block-scale format (satfinite conversion).
+FPSCOPE_HD constexpr Format scale_e4m3_sat() {
+  return Format{.exp_bits = 4, .man_bits = 3, .bias = 7, .specials = Specials::fn, .overflow = Overflow::saturate};
+}
+inline constexpr double kFp4Max = 6.0;      // e2m1 max finite (OCP MX v1.0 s5.3.3)
+inline constexpr double kE4m3Max = 448.0;   // OFP8 rev 1.0 E4M3 max finite
+FPSCOPE_HD inline double to_fp32(double x) { return quantize(x, scale_fp32_sat(), Rounding{}); }
+}  // namespace detail
+
 // tensor, delayed, row, col, block. TE (transformer_engine/common/recipe):
 // scale = max_finite / (amax * 2^margin), rounded to fp32 (RNE); with pow2 rounded
 // down to a power of two (torchao); amax == 0 or not finite gives scale 1 (TE
 // keeps the previous scale; with no previous one it is 1). A scale beyond fp32's
 // range is clamped to fp32's max finite (or min normal) and marked saturated.
 // scale_inv = 1 / scale rounded to fp32, as TE stores it.
-Scale amax_scale(double amax, const Format& element, const Recipe& r);
+FPSCOPE_HD inline Scale amax_scale(double amax, const Format& element, const Recipe& r) {
+  Scale s;
+  if (!(amax > 0.0) || !std::isfinite(amax)) return s;
+  const double ideal = detail::ldexp_exact(limits(element).max_finite / amax, -r.margin);
+  const Encoded e = encode(ideal, detail::scale_fp32_sat(), Rounding{});
+  s.scale = decode(e.bits, detail::scale_fp32_sat());
+  if ((e.flags & kOverflow) != 0) s.saturated = true;
+  if (s.scale == 0.0) {  // amax beyond fp32's reach (fp64 sources): the smallest fp32 scale
+    s.scale = limits(detail::scale_fp32()).min_subnormal;
+    s.saturated = true;
+  }
+  if (r.pow2_scale) {
+    int exp = 0;
+    (void)std::frexp(s.scale, &exp);  // scale in [2^(exp-1), 2^exp)
+    s.scale = std::ldexp(1.0, exp - 1);
+  }
+  s.scale_inv = detail::to_fp32(1.0 / s.scale);
+  return s;
+}
 
 // OCP MX v1.0 s6.3: X = 2^(floor(log2(amax)) - emax_elem), the exponent clamped
 // to e8m0's [-127, 127] (clamping marks the scale saturated); amax == 0 gives
 // X = 2^-127. scale = 1/X, scale_inv = X (both exact powers of two).
-Scale mx_scale(double amax, const Format& element);
+FPSCOPE_HD inline Scale mx_scale(double amax, const Format& element) {
+  Scale s;
+  int shared_exp = -127;
+  if (amax > 0.0 && std::isfinite(amax)) {
+    shared_exp = std::ilogb(amax) - limits(element).emax;
+    if (shared_exp > 127 || shared_exp < -127) {
+      s.saturated = true;
+      shared_exp = std::clamp(shared_exp, -127, 127);
+    }
+  }
+  s.scale = std::ldexp(1.0, -shared_exp);
+  s.scale_inv = std::ldexp(1.0, shared_exp);
+  return s;
+}
 
 // NVFP4 (NVIDIA Transformer Engine / cuBLASLt convention): the fp32 per-tensor
 // encode scale S_enc = (6 * 448) / tensor_amax (1 when amax is 0).
-double nvfp4_tensor_scale(double tensor_amax);
+FPSCOPE_HD inline double nvfp4_tensor_scale(double tensor_amax) {
+  if (!(tensor_amax > 0.0) || !std::isfinite(tensor_amax)) return 1.0;
+  return detail::to_fp32(detail::kFp4Max * detail::kE4m3Max / tensor_amax);
+}
 // The block scale: S_dec_b = block_amax / 6 * S_enc rounded to e4m3 (RNE,
 // saturating); elements are multiplied by fp32(S_enc / S_dec_b) and decoded
 // with S_dec_b * fp32(1 / S_enc). A zero block scale gives zero elements.
-Scale nvfp4_block_scale(double block_amax, double tensor_scale);
+FPSCOPE_HD inline Scale nvfp4_block_scale(double block_amax, double tensor_scale) {
+  Scale s;
+  const double ideal = detail::to_fp32(block_amax / detail::kFp4Max * tensor_scale);
+  const Encoded e = encode(ideal, detail::scale_e4m3_sat(), Rounding{});
+  const double stored = decode(e.bits, detail::scale_e4m3_sat());
+  s.saturated = (e.flags & kOverflow) != 0;
+  if (stored == 0.0) {
+    s.underflowed = block_amax > 0.0;
+    s.scale = 0.0;
+    s.scale_inv = 0.0;
+    return s;
+  }
+  s.scale = detail::to_fp32(tensor_scale / stored);
+  s.scale_inv = stored * detail::to_fp32(1.0 / tensor_scale);
+  return s;
+}
 
 // Rounds x * s.scale to the element format (already scaled_element_format) and
 // returns the encoding; value = decode(bits) * s.scale_inv.
