@@ -10,12 +10,20 @@
 
 namespace fpscope::gpu::detail {
 
-enum class MmaPath : int { f16 = 0, bf16 = 1, e4m3 = 2 };
+// The probed instruction paths: mma.sync (one warp, m16n8kK, this file) and
+// wgmma.mma_async (one warpgroup, m64n8kK, gpu/wgmma_warpgroup.cuh).
+enum class MmaPath : int { f16, bf16, e4m3, wgmma_f16, wgmma_bf16, wgmma_e4m3 };
+
+constexpr bool is_wgmma(MmaPath p) {
+  return p == MmaPath::wgmma_f16 || p == MmaPath::wgmma_bf16 || p == MmaPath::wgmma_e4m3;
+}
+constexpr bool is_fp8(MmaPath p) { return p == MmaPath::e4m3 || p == MmaPath::wgmma_e4m3; }
 
 template <MmaPath kPath>
 struct MmaShape {
-  static constexpr int kK = kPath == MmaPath::e4m3 ? 32 : 16;
-  static constexpr int kElementBytes = kPath == MmaPath::e4m3 ? 1 : 2;
+  static constexpr int kM = is_wgmma(kPath) ? 64 : 16;  // rows of A, C and D; N is 8
+  static constexpr int kK = is_fp8(kPath) ? 32 : 16;
+  static constexpr int kElementBytes = is_fp8(kPath) ? 1 : 2;
   static constexpr int kPerRegister = 4 / kElementBytes;
 };
 
@@ -30,6 +38,7 @@ struct MmaShape {
 template <MmaPath kPath>
 __device__ inline bool mma_tile(const unsigned char* a_bytes, const unsigned char* b_bytes, const float* c,
                                 float* d) {
+  static_assert(!is_wgmma(kPath), "wgmma paths run per warpgroup (gpu/wgmma_warpgroup.cuh)");
   using Shape = MmaShape<kPath>;
   constexpr int K = Shape::kK;
   constexpr int E = Shape::kPerRegister;

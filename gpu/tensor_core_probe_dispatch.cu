@@ -1,4 +1,4 @@
-// gpu/tensor_core_probe_dispatch.cu: host side of `fpscope probe-tensor-cores`: Fasi et al. probes and random tiles vs core/accumulate.h.
+// gpu/tensor_core_probe_dispatch.cu: host side of `fpscope probe-tensor-cores`: Fasi et al. probes and random tiles vs core/accumulate.h, for mma.sync and wgmma.
 //
 // NUMERICS.md s4. Each probe is a dot product placed in row 0 of A and row 0 of
 // B (the "col" operand), everything else zero, read back from D[0][0]:
@@ -15,6 +15,7 @@
 #include <cmath>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/accumulate.h"
@@ -34,18 +35,53 @@ struct PathInfo {
   MmaPath path;
   const char* instruction;
   const char* format_spec;
+  int m;  // rows of A, C and D (N is 8)
   int k;
   int element_bytes;
   int min_compute;  // major * 10 + minor
+  int max_compute;  // 0: no upper bound
+  const char* requirement;  // why a device outside [min, max] cannot run it
 };
+
+// wgmma is sm_90a only: Blackwell (sm_100) has tcgen05.mma instead, and sm_90a
+// device code does not run on other architectures.
+constexpr const char* kWgmmaRequirement = "needs an sm_90a device (compute capability 9.0); wgmma is Hopper-only";
 
 constexpr PathInfo kPaths[] = {
-    {MmaPath::f16, "mma.sync.m16n8k16 f16 x f16 -> f32", "fp16", 16, 2, 80},
-    {MmaPath::bf16, "mma.sync.m16n8k16 bf16 x bf16 -> f32", "bf16", 16, 2, 80},
-    {MmaPath::e4m3, "mma.sync.m16n8k32 e4m3 x e4m3 -> f32", "e4m3", 32, 1, 89},
+    {MmaPath::f16, "mma.sync.m16n8k16 f16 x f16 -> f32", "fp16", 16, 16, 2, 80, 0, "needs sm_80 or newer"},
+    {MmaPath::bf16, "mma.sync.m16n8k16 bf16 x bf16 -> f32", "bf16", 16, 16, 2, 80, 0, "needs sm_80 or newer"},
+    {MmaPath::e4m3, "mma.sync.m16n8k32 e4m3 x e4m3 -> f32", "e4m3", 16, 32, 1, 89, 0, "needs sm_89 or newer"},
+    {MmaPath::wgmma_f16, "wgmma.mma_async.m64n8k16 f16 x f16 -> f32", "fp16", 64, 16, 2, 90, 90, kWgmmaRequirement},
+    {MmaPath::wgmma_bf16, "wgmma.mma_async.m64n8k16 bf16 x bf16 -> f32", "bf16", 64, 16, 2, 90, 90, kWgmmaRequirement},
+    {MmaPath::wgmma_e4m3, "wgmma.mma_async.m64n8k32 e4m3 x e4m3 -> f32", "e4m3", 64, 32, 1, 90, 90, kWgmmaRequirement},
 };
 
-// Tiles on the host: A 16 x K, B 8 x K encodings, C 16 x 8 floats.
+// The table and the kernels' compile-time shapes agree.
+template <MmaPath kPath>
+constexpr bool shape_matches(const PathInfo& p) {
+  using Shape = detail::MmaShape<kPath>;
+  return p.m == Shape::kM && p.k == Shape::kK && p.element_bytes == Shape::kElementBytes;
+}
+constexpr bool table_matches_shapes() {
+  for (const PathInfo& p : kPaths) {
+    const bool ok = [&] {
+      switch (p.path) {
+        case MmaPath::f16: return shape_matches<MmaPath::f16>(p);
+        case MmaPath::bf16: return shape_matches<MmaPath::bf16>(p);
+        case MmaPath::e4m3: return shape_matches<MmaPath::e4m3>(p);
+        case MmaPath::wgmma_f16: return shape_matches<MmaPath::wgmma_f16>(p);
+        case MmaPath::wgmma_bf16: return shape_matches<MmaPath::wgmma_bf16>(p);
+        case MmaPath::wgmma_e4m3: return shape_matches<MmaPath::wgmma_e4m3>(p);
+      }
+      return false;
+    }();
+    if (!ok) return false;
+  }
+  return true;
+}
+static_assert(table_matches_shapes());
+
+// Tiles on the host: A m x K, B 8 x K encodings, C m x 8 floats.
 struct Tiles {
   const PathInfo* path;
   Format format;
@@ -53,13 +89,14 @@ struct Tiles {
   std::vector<unsigned char> a, b;
   std::vector<float> c;
 
+  std::size_t c_per_tile() const { return static_cast<std::size_t>(path->m * 8); }
   void resize(std::uint64_t n) {
     count = n;
-    const auto per_a = static_cast<std::size_t>(16 * path->k * path->element_bytes);
+    const auto per_a = static_cast<std::size_t>(path->m * path->k * path->element_bytes);
     const auto per_b = static_cast<std::size_t>(8 * path->k * path->element_bytes);
     a.assign(per_a * n, 0);
     b.assign(per_b * n, 0);
-    c.assign(128 * n, 0.0f);
+    c.assign(c_per_tile() * n, 0.0f);
   }
   void set(std::vector<unsigned char>& m, std::uint64_t tile, int rows, int row, int col, std::uint64_t bits) {
     const std::size_t offset =
@@ -75,10 +112,10 @@ struct Tiles {
   // Tile `tile` computes D[0][0] = sum a[i] b[i] + c.
   void set_dot(std::uint64_t tile, const std::vector<double>& av, const std::vector<double>& bv, double cv) {
     for (std::size_t i = 0; i < av.size(); ++i) {
-      set(a, tile, 16, 0, static_cast<int>(i), bits_of(av[i]));
+      set(a, tile, path->m, 0, static_cast<int>(i), bits_of(av[i]));
       set(b, tile, 8, 0, static_cast<int>(i), bits_of(bv[i]));
     }
-    c[tile * 128] = static_cast<float>(cv);
+    c[tile * c_per_tile()] = static_cast<float>(cv);
   }
   double value(const std::vector<unsigned char>& m, std::uint64_t tile, int rows, int row, int col) const {
     const std::size_t offset =
@@ -90,7 +127,23 @@ struct Tiles {
   }
 };
 
-std::vector<float> run_tiles(const Tiles& t) {
+template <MmaPath kPath>
+void launch_tiles(std::uint64_t count, const unsigned char* a, const unsigned char* b, const float* c, float* d,
+                  int* unsupported) {
+  if constexpr (detail::is_wgmma(kPath)) {
+    // One warpgroup (block) per tile and step.
+    const auto blocks = static_cast<unsigned int>(std::clamp<std::uint64_t>(count, 1, 8192));
+    detail::wgmma_tiles_kernel<kPath><<<blocks, detail::WgmmaProbeTile::kThreads>>>(a, b, c, d, count, unsupported);
+  } else {
+    constexpr int kThreads = 256;  // 8 warps, one tile each per step
+    const auto blocks = static_cast<unsigned int>(std::clamp<std::uint64_t>((count + 7) / 8, 1, 4096));
+    detail::mma_tiles_kernel<kPath><<<blocks, kThreads>>>(a, b, c, d, count, unsupported);
+  }
+}
+
+// D of every tile into `out`; false when this build has no device code with the
+// path's instruction for this GPU (e.g. no sm_90a target for wgmma).
+bool run_tiles(const Tiles& t, std::vector<float>& out) {
   detail::DeviceBuffer<unsigned char> a(t.a.size()), b(t.b.size());
   detail::DeviceBuffer<float> c(t.c.size()), d(t.c.size());
   detail::DeviceBuffer<int> unsupported(1);
@@ -98,26 +151,31 @@ std::vector<float> run_tiles(const Tiles& t) {
   FPSCOPE_CUDA_CHECK(cudaMemcpy(b.get(), t.b.data(), b.bytes(), cudaMemcpyHostToDevice));
   FPSCOPE_CUDA_CHECK(cudaMemcpy(c.get(), t.c.data(), c.bytes(), cudaMemcpyHostToDevice));
   FPSCOPE_CUDA_CHECK(cudaMemset(unsupported.get(), 0, sizeof(int)));
-  constexpr int kThreads = 256;  // 8 warps, one tile each per step
-  const auto blocks = static_cast<unsigned int>(std::clamp<std::uint64_t>((t.count + 7) / 8, 1, 4096));
+  const auto args = std::make_tuple(t.count, a.get(), b.get(), c.get(), d.get(), unsupported.get());
   switch (t.path->path) {
-    case MmaPath::f16:
-      detail::mma_tiles_kernel<MmaPath::f16><<<blocks, kThreads>>>(a.get(), b.get(), c.get(), d.get(), t.count, unsupported.get());
-      break;
-    case MmaPath::bf16:
-      detail::mma_tiles_kernel<MmaPath::bf16><<<blocks, kThreads>>>(a.get(), b.get(), c.get(), d.get(), t.count, unsupported.get());
-      break;
-    case MmaPath::e4m3:
-      detail::mma_tiles_kernel<MmaPath::e4m3><<<blocks, kThreads>>>(a.get(), b.get(), c.get(), d.get(), t.count, unsupported.get());
-      break;
+    case MmaPath::f16: std::apply(launch_tiles<MmaPath::f16>, args); break;
+    case MmaPath::bf16: std::apply(launch_tiles<MmaPath::bf16>, args); break;
+    case MmaPath::e4m3: std::apply(launch_tiles<MmaPath::e4m3>, args); break;
+    case MmaPath::wgmma_f16: std::apply(launch_tiles<MmaPath::wgmma_f16>, args); break;
+    case MmaPath::wgmma_bf16: std::apply(launch_tiles<MmaPath::wgmma_bf16>, args); break;
+    case MmaPath::wgmma_e4m3: std::apply(launch_tiles<MmaPath::wgmma_e4m3>, args); break;
   }
   FPSCOPE_CUDA_CHECK(cudaGetLastError());
   FPSCOPE_CUDA_CHECK(cudaDeviceSynchronize());
   int host_unsupported = 0;
   FPSCOPE_CUDA_CHECK(cudaMemcpy(&host_unsupported, unsupported.get(), sizeof(int), cudaMemcpyDeviceToHost));
-  if (host_unsupported != 0) throw Error(std::string("probe-tensor-cores: ") + t.path->instruction + ": no device code for this GPU");
-  std::vector<float> out(t.c.size());
+  if (host_unsupported != 0) return false;
+  out.resize(t.c.size());
   FPSCOPE_CUDA_CHECK(cudaMemcpy(out.data(), d.get(), d.bytes(), cudaMemcpyDeviceToHost));
+  return true;
+}
+
+// Later runs of a path whose first run had device code.
+std::vector<float> run_tiles(const Tiles& t) {
+  std::vector<float> out;
+  if (!run_tiles(t, out)) {
+    throw Error(std::string("probe-tensor-cores: ") + t.path->instruction + ": internal: device code vanished");
+  }
   return out;
 }
 
@@ -131,8 +189,10 @@ std::pair<double, double> power_product(int e, const Format& f) {
 }
 
 // The accumulation preset matching a path on a device of compute capability cc.
+// MMA-Sim (simulator/nv.py) gives wgmma on Hopper F = 25 for f16/bf16 (one group
+// of K = 16, as HMMA) and F = 13 with an e8m13 result for fp8.
 std::string model_for(MmaPath path, int cc) {
-  if (path == MmaPath::e4m3) return cc >= 100 ? "nv-b200-fp8" : "nv-h100-fp8";
+  if (detail::is_fp8(path)) return cc >= 100 ? "nv-b200-fp8" : "nv-h100-fp8";
   return cc >= 90 ? "nv-h100-hmma" : "nv-a100";
 }
 
@@ -140,8 +200,8 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
   ProbeResult r;
   r.instruction = p.instruction;
   r.model_spec = model_for(p.path, cc);
-  if (cc < p.min_compute) {
-    r.unavailable = "needs sm_" + std::to_string(p.min_compute) + " or newer";
+  if (cc < p.min_compute || (p.max_compute != 0 && cc > p.max_compute)) {
+    r.unavailable = std::string(p.requirement) + "; this GPU is sm_" + std::to_string(cc);
     return r;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -169,8 +229,13 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
   const std::size_t carry_tile = add({1.0, 1.5, 1.75, 1.875}, {1.0, 1.0, 1.0, 1.0}, 1.875);
   t.resize(as.size());
   for (std::size_t i = 0; i < as.size(); ++i) t.set_dot(i, as[i], bs[i], cs[i]);
-  std::vector<float> d = run_tiles(t);
-  const auto out = [&](std::size_t tile) { return static_cast<double>(d[tile * 128]); };
+  std::vector<float> d;
+  if (!run_tiles(t, d)) {
+    r.unavailable = "this build has no device code with this instruction for sm_" + std::to_string(cc) +
+                    (detail::is_wgmma(p.path) ? " (wgmma needs the sm_90a target)" : "");
+    return r;
+  }
+  const auto out = [&](std::size_t tile) { return static_cast<double>(d[tile * t.c_per_tile()]); };
   r.exact_products = out(exact_tile) == x * x;
   int fraction_bits = 0;
   for (int j = 1; j <= max_f && f_tiles[j] != SIZE_MAX; ++j) {
@@ -224,6 +289,7 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
 
   // Random tiles: finite values with exponents near 0, both signs; c random in
   // fp32 for the 16-bit paths and 0 for e4m3 (the fp8 model's accumulator is e8m13).
+  const std::size_t rows = static_cast<std::size_t>(p.m), c_per_tile = t.c_per_tile();
   const AccumulationModel model = parse_accumulation_model(r.model_spec);
   t.resize(options.random_tiles);
   const std::uint64_t man_mask = (std::uint64_t{1} << f.man_bits) - 1;
@@ -234,14 +300,14 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
     return (std::uint64_t{w >> 31} << (f.exp_bits + f.man_bits)) | (field << f.man_bits) | (w & man_mask);
   };
   for (std::uint64_t tile = 0; tile < t.count; ++tile) {
-    for (int row = 0; row < 16; ++row)
-      for (int col = 0; col < p.k; ++col) t.set(t.a, tile, 16, row, col, random_bits());
+    for (int row = 0; row < p.m; ++row)
+      for (int col = 0; col < p.k; ++col) t.set(t.a, tile, p.m, row, col, random_bits());
     for (int row = 0; row < 8; ++row)
       for (int col = 0; col < p.k; ++col) t.set(t.b, tile, 8, row, col, random_bits());
-    for (int e = 0; e < 128; ++e) {
+    for (std::size_t e = 0; e < c_per_tile; ++e) {
       const std::uint32_t w = sr_random_bits(options.seed ^ 0x5EED, index++);
-      t.c[tile * 128 + static_cast<std::size_t>(e)] =
-          p.path == MmaPath::e4m3 ? 0.0f : std::ldexp(static_cast<float>(w >> 8) / 16777216.0f, 2) * ((w & 1) ? -1.0f : 1.0f);
+      t.c[tile * c_per_tile + e] =
+          detail::is_fp8(p.path) ? 0.0f : std::ldexp(static_cast<float>(w >> 8) / 16777216.0f, 2) * ((w & 1) ? -1.0f : 1.0f);
     }
   }
   d = run_tiles(t);
@@ -250,12 +316,13 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
     std::vector<double> av(static_cast<std::size_t>(p.k)), bv(static_cast<std::size_t>(p.k));
     for (std::uint64_t tile = worker; tile < t.count; tile += identical_per_thread.size()) {
       bool same = true;
-      for (int i = 0; i < 16 && same; ++i) {
-        for (int col = 0; col < p.k; ++col) av[static_cast<std::size_t>(col)] = t.value(t.a, tile, 16, i, col);
-        for (int j = 0; j < 8 && same; ++j) {
-          for (int col = 0; col < p.k; ++col) bv[static_cast<std::size_t>(col)] = t.value(t.b, tile, 8, j, col);
-          const double expected = model_dot(model, av, f, bv, f, static_cast<double>(t.c[tile * 128 + static_cast<std::size_t>(i * 8 + j)]));
-          same = std::bit_cast<std::uint32_t>(static_cast<float>(expected)) == std::bit_cast<std::uint32_t>(d[tile * 128 + static_cast<std::size_t>(i * 8 + j)]);
+      for (std::size_t i = 0; i < rows && same; ++i) {
+        for (int col = 0; col < p.k; ++col) av[static_cast<std::size_t>(col)] = t.value(t.a, tile, p.m, static_cast<int>(i), col);
+        for (std::size_t j = 0; j < 8 && same; ++j) {
+          for (int col = 0; col < p.k; ++col) bv[static_cast<std::size_t>(col)] = t.value(t.b, tile, 8, static_cast<int>(j), col);
+          const std::size_t e = tile * c_per_tile + i * 8 + j;
+          const double expected = model_dot(model, av, f, bv, f, static_cast<double>(t.c[e]));
+          same = std::bit_cast<std::uint32_t>(static_cast<float>(expected)) == std::bit_cast<std::uint32_t>(d[e]);
         }
       }
       identical_per_thread[worker] += same ? 1 : 0;
@@ -278,13 +345,6 @@ std::vector<ProbeResult> probe_tensor_cores(const ProbeOptions& options) {
   const int cc = device.compute_major * 10 + device.compute_minor;
   std::vector<ProbeResult> results;
   for (const PathInfo& p : kPaths) results.push_back(probe_path(p, cc, options));
-  // wgmma m64nNk32 e4m3 (sm_90a) needs shared-memory matrix descriptors; it is
-  // designed in gpu/README.md and not implemented yet, so it is reported as such.
-  ProbeResult wgmma;
-  wgmma.instruction = "wgmma.mma_async.m64n8k32 e4m3 x e4m3 -> f32";
-  wgmma.model_spec = model_for(MmaPath::e4m3, cc);
-  wgmma.unavailable = "not implemented yet (gpu/README.md)";
-  results.push_back(wgmma);
   return results;
 }
 
