@@ -293,25 +293,38 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
   const AccumulationModel model = parse_accumulation_model(r.model_spec);
   t.resize(options.random_tiles);
   const std::uint64_t man_mask = (std::uint64_t{1} << f.man_bits) - 1;
-  std::uint64_t index = 0;
-  const auto random_bits = [&] {
-    const std::uint32_t w = sr_random_bits(options.seed, index++);
-    const std::uint64_t field = static_cast<std::uint64_t>(f.bias - 4 + static_cast<int>((w >> 8) % 8));
-    return (std::uint64_t{w >> 31} << (f.exp_bits + f.man_bits)) | (field << f.man_bits) | (w & man_mask);
+  const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
+  const auto parallel_over_workers = [workers](const auto& work) {
+    std::vector<std::thread> pool;
+    for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
+    work(std::size_t{0});
+    for (std::thread& th : pool) th.join();
   };
-  for (std::uint64_t tile = 0; tile < t.count; ++tile) {
-    for (int row = 0; row < p.m; ++row)
-      for (int col = 0; col < p.k; ++col) t.set(t.a, tile, p.m, row, col, random_bits());
-    for (int row = 0; row < 8; ++row)
-      for (int col = 0; col < p.k; ++col) t.set(t.b, tile, 8, row, col, random_bits());
-    for (std::size_t e = 0; e < c_per_tile; ++e) {
-      const std::uint32_t w = sr_random_bits(options.seed ^ 0x5EED, index++);
-      t.c[tile * c_per_tile + e] =
-          detail::is_fp8(p.path) ? 0.0f : std::ldexp(static_cast<float>(w >> 8) / 16777216.0f, 2) * ((w & 1) ? -1.0f : 1.0f);
+  // Philox counters: each tile owns a fixed range, so tiles fill in parallel
+  // and the values depend only on (seed, tile).
+  const std::uint64_t draws_per_tile = static_cast<std::uint64_t>((p.m + 8) * p.k) + c_per_tile;
+  const auto fill = [&](std::size_t worker) {
+    for (std::uint64_t tile = worker; tile < t.count; tile += workers) {
+      std::uint64_t index = tile * draws_per_tile;
+      const auto random_bits = [&] {
+        const std::uint32_t w = sr_random_bits(options.seed, index++);
+        const std::uint64_t field = static_cast<std::uint64_t>(f.bias - 4 + static_cast<int>((w >> 8) % 8));
+        return (std::uint64_t{w >> 31} << (f.exp_bits + f.man_bits)) | (field << f.man_bits) | (w & man_mask);
+      };
+      for (int row = 0; row < p.m; ++row)
+        for (int col = 0; col < p.k; ++col) t.set(t.a, tile, p.m, row, col, random_bits());
+      for (int row = 0; row < 8; ++row)
+        for (int col = 0; col < p.k; ++col) t.set(t.b, tile, 8, row, col, random_bits());
+      for (std::size_t e = 0; e < c_per_tile; ++e) {
+        const std::uint32_t w = sr_random_bits(options.seed ^ 0x5EED, index++);
+        t.c[tile * c_per_tile + e] =
+            detail::is_fp8(p.path) ? 0.0f : std::ldexp(static_cast<float>(w >> 8) / 16777216.0f, 2) * ((w & 1) ? -1.0f : 1.0f);
+      }
     }
-  }
+  };
+  parallel_over_workers(fill);
   d = run_tiles(t);
-  std::vector<std::uint64_t> identical_per_thread(std::max(1u, std::thread::hardware_concurrency()), 0);
+  std::vector<std::uint64_t> identical_per_thread(workers, 0);
   const auto check = [&](std::size_t worker) {
     std::vector<double> av(static_cast<std::size_t>(p.k)), bv(static_cast<std::size_t>(p.k));
     for (std::uint64_t tile = worker; tile < t.count; tile += identical_per_thread.size()) {
@@ -328,10 +341,7 @@ ProbeResult probe_path(const PathInfo& p, int cc, const ProbeOptions& options) {
       identical_per_thread[worker] += same ? 1 : 0;
     }
   };
-  std::vector<std::thread> pool;
-  for (std::size_t w = 1; w < identical_per_thread.size(); ++w) pool.emplace_back(check, w);
-  check(0);
-  for (std::thread& th : pool) th.join();
+  parallel_over_workers(check);
   r.tiles = t.count;
   for (std::uint64_t n : identical_per_thread) r.tiles_bit_identical += n;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -134,6 +134,26 @@ TEST(wgmma_layout, a_fragments_match_the_ptx_figures) {
   EXPECT_EQ(wgmma_a_fragment(127, 7, 2), (MatrixCoord{63, 15}));
 }
 
+// The kernel loads each A register with one aligned 32-bit read of row-major A:
+// that needs the register's elements to be consecutive columns of one row,
+// starting at a multiple of 4 bytes.
+TEST(wgmma_layout, a_registers_are_aligned_runs_of_one_row) {
+  for (const int element_bytes : {1, 2}) {
+    const int per_register = 4 / element_bytes;
+    for (int thread = 0; thread < WgmmaProbeTile::kThreads; ++thread) {
+      for (int reg = 0; reg < WgmmaProbeTile::kARegisters; ++reg) {
+        const MatrixCoord first = wgmma_a_fragment(thread, reg * per_register, element_bytes);
+        EXPECT_EQ(first.col * element_bytes % 4, 0) << "thread " << thread << " register " << reg;
+        for (int e = 1; e < per_register; ++e) {
+          EXPECT_EQ(wgmma_a_fragment(thread, reg * per_register + e, element_bytes),
+                    (MatrixCoord{first.row, first.col + e}))
+              << "thread " << thread << " register " << reg << " element " << e;
+        }
+      }
+    }
+  }
+}
+
 // Each warp's share of A is the mma.sync A fragment shifted by 16 w rows. The
 // mma.sync layouts are given in the ISA as formulas (9.7.14.5, "Matrix Fragments
 // for mma.m16n8k16" .f16 and "for mma.m16n8k32" .e4m3): row = groupID for a_i with i < E or 2E <= i < 3E,
