@@ -136,41 +136,30 @@ std::shared_ptr<const FormatTable> format_table(const Format& f) {
 // gives encode(xs)'s result unless y is a midpoint of the format's grid: every
 // grid point and midpoint is a float32 (the fast path's formats have at most 22
 // fraction bits, and we require the midpoints near zero to be float32 too), so
-// rounding to float32, being monotone, never moves xs across one; xs and y then
-// lie between the same two midpoints and round alike. Ties, values above max
-// finite (overflow), non-finite and out-of-float-range inputs return false: the
-// caller takes the generic encode(). Only the encoding is needed here (flags:
-// values up to max finite never overflow, the only flag the statistics use).
+// no midpoint lies strictly between xs and y (it would be a float32 nearer to xs
+// than y); xs and y then lie between the same two midpoints and round alike.
+// The fast path reports a midpoint y itself (kEventTie). Ties with y != xs,
+// values above max finite (overflow), non-finite and out-of-float-range inputs
+// return false: the caller takes the generic encode(). Only the encoding is
+// needed here (flags: values up to max finite never overflow, the only flag the
+// statistics use).
 bool fast_params_usable(const Format& f, const Rounding& r) {
-  // Subnormals: the magnitude encodings m and m + 1 are then neighbouring values everywhere (the midpoint check).
-  if (r.mode != Mode::rne || limits(f).total_bits > kTableBits || !f.subnormals) return false;
+  if (r.mode != Mode::rne || limits(f).total_bits > kTableBits) return false;
   const ExponentRange range = exponent_range(f);
   const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
   return grid_exp - 1 >= -149 && detail::fast_path_applies(f);
 }
 
-FPSCOPE_FORCEINLINE bool rne_fast(double xs, const detail::FastParams& p, const FormatTable& table,
-                                  std::uint64_t magnitude_mask, std::uint64_t& bits) {
+FPSCOPE_FORCEINLINE bool rne_fast(double xs, const detail::FastParams& p, std::uint64_t& bits) {
   const auto y = static_cast<float>(xs);
   std::uint32_t events = 0;
   const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::encoding,
-                                                     detail::FastRange::up_to_max_finite>(
+                                                     detail::FastRange::up_to_max_finite, true>(
       std::bit_cast<std::uint32_t>(y), 0, p, events);
   if ((events & detail::kEventAboveMaxFinite) != 0) return false;  // overflow candidates, inf, NaN
+  if ((events & detail::kEventTie) != 0 && static_cast<double>(y) != xs) return false;
   bits = out;
-  const double dy = y;
-  if (dy == xs) return true;  // no double rounding
-  if (!std::isfinite(xs)) return false;
-  const std::uint64_t m = out & magnitude_mask;
-  const double a = std::fabs(dy);
-  const double v = table.decoded[m];  // the rounded magnitude
-  if (v == a) return true;
-  // The neighbour on a's other side; a is a midpoint when it is halfway.
-  const std::uint64_t n = v > a ? m - 1 : m + 1;
-  if (n > magnitude_mask) return false;
-  const double w = table.decoded[n];
-  if (!std::isfinite(w)) return false;
-  return std::fabs(a - w) != std::fabs(v - a);
+  return true;
 }
 
 double finite_abs(double x) {
@@ -202,8 +191,11 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
   static thread_local std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
   SourceSumBuffers& ss = *source_sums;
   ss.bind(source);
+  ExactSum chunk_sq;  // this chunk's sum of x*x: also each combination's sum_xx (stats.h kXxFromSource)
+  ss.sum_sq.bind(chunk_sq);
   for (const double x : buf) source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
   ss.flush();
+  source.sum_sq.merge(chunk_sq);
   QuantSumBuffers& qs = *quant_sums;
   auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
   for (std::size_t k = 0; k < prepared.size(); ++k) {
@@ -212,24 +204,24 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     const bool stochastic = p.rounding.mode == Mode::sr;
     QuantStats& st = stats[k];
     qs.bind(st);
+    st.sum_xx.merge(chunk_sq);
     // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
     auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
       const FormatTable* table = cp.table.get();
-      const std::uint64_t magnitude_mask = detail::sign_bit(p.format) - 1;
       for (std::uint64_t i = r0; i < r1; ++i) {
         const double* row = &at(i, c0);
         for (std::uint64_t j = c0; j < c1; ++j) {
           const double x = row[j - c0];
           const double xs = x * s.scale;
           Encoded e{};
-          if (!cp.fast || !rne_fast(xs, *cp.fast, *table, magnitude_mask, e.bits)) {
+          if (!cp.fast || !rne_fast(xs, *cp.fast, e.bits)) {
             const std::uint32_t bits = stochastic ? sr_random_bits(seed, i * cols + j) : 0;
             e = encode(xs, p.format, p.rounding, bits);
           }
           const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
           const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
-          st.add_with(x, decoded * s.scale_inv, e.flags, result_class, qs.error, qs.sq_error, qs.rel_error, qs.xq,
-                      qs.qq, qs.xx);
+          st.add_with<ExactSumBuffer, true>(x, decoded * s.scale_inv, e.flags, result_class, qs.error, qs.sq_error,
+                                            qs.rel_error, qs.xq, qs.qq, qs.xx);
         }
       }
     };

@@ -67,6 +67,11 @@ class ExactSum {
     neg_inf_ += neg_inf;
     nan_ += nan;
   }
+  // Takes back one +inf added before (a finite term is taken back by adding its negation).
+  void remove_pos_inf() {
+    FPSCOPE_ASSERT(pos_inf_ > 0);
+    --pos_inf_;
+  }
   // The exact sum correctly rounded; +-inf when an infinity was added (NaN when
   // both signs or a NaN were), +-inf also when the finite sum exceeds double.
   double value() const;
@@ -111,7 +116,7 @@ FPSCOPE_HD inline int binade_of(double x) {
 // superaccumulator"): per exponent, two int64 bins hold the sums of the signed
 // high (bits 26..52) and low (bits 0..25) parts of the significands of that
 // exponent, exactly, for up to 2^36 adds, with no per-add check; flush() folds
-// the touched exponents (a bitmap of 32-exponent groups) into the ExactSum. The
+// the touched exponents (a flag per 32-exponent group) into the ExactSum. The
 // sum is exact either way, so the result is the same bit for bit as
 // ExactSum::add. 32 KiB: one per accumulator and thread, never stored with results.
 class ExactSumBuffer {
@@ -133,13 +138,17 @@ class ExactSumBuffer {
     const unsigned index = field - normal;
     high_[index] += ((mantissa >> kSplit) ^ negative) - negative;
     low_[index] += ((mantissa & kLowMask) ^ negative) - negative;
-    touched_ |= std::uint64_t{1} << (index >> 5);
+    // A plain store, not a read-modify-write of one bitmap word: consecutive adds
+    // then do not wait on each other through memory (bench/RESULTS.md).
+    touched_[index >> 5] = 1;
   }
+  // ExactSum::remove_pos_inf on the bound sum (specials are never buffered).
+  void remove_pos_inf() { target_->remove_pos_inf(); }
   // Adds everything buffered to the bound ExactSum and empties the buffer.
   void flush() {
-    while (touched_ != 0) {
-      const unsigned group = static_cast<unsigned>(std::countr_zero(touched_));
-      touched_ &= touched_ - 1;
+    for (unsigned group = 0; group < kGroups; ++group) {
+      if (touched_[group] == 0) continue;
+      touched_[group] = 0;
       for (unsigned i = group * 32; i < group * 32 + 32; ++i) {
         fold(high_[i], i + kSplit);
         fold(low_[i], i);
@@ -154,9 +163,10 @@ class ExactSumBuffer {
   void fold(std::int64_t v, unsigned index) {
     if (v != 0) target_->add_scaled(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0, index);
   }
+  static constexpr unsigned kGroups = 2048 / 32;
   std::array<std::int64_t, 2048> high_{};
   std::array<std::int64_t, 2048> low_{};
-  std::uint64_t touched_ = 0;
+  std::array<std::uint8_t, kGroups> touched_{};  // groups of 32 exponents with adds since the last flush
   ExactSum* target_ = nullptr;
 };
 
@@ -227,6 +237,38 @@ struct WindowHistogram {
   void resize_range(int lo, int hi);
 };
 
+namespace detail {
+// RelErrorHistogram's edges, and its bin lookup per exponent field of a
+// non-negative double: the bin of the binade's lowest value and the edge inside
+// the binade (+inf when none: a binade holds at most one, decades being 3.3
+// binades apart). Field 0 (subnormals) maps to bin 0; 0x7FF is never looked up.
+inline constexpr std::array<double, 25> kRelErrorEdges{
+    1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8,
+    1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4};
+struct RelErrorBinadeBins {
+  int first;
+  double edge;
+};
+constexpr std::array<RelErrorBinadeBins, 2048> make_rel_error_binade_bins() {
+  constexpr int kBins = static_cast<int>(kRelErrorEdges.size()) - 1;
+  std::array<RelErrorBinadeBins, 2048> t{};
+  const double inf = std::numeric_limits<double>::infinity();
+  for (std::uint64_t field = 0; field < 2048; ++field) {
+    t[field] = RelErrorBinadeBins{0, inf};
+    if (field == 0 || field == 2047) continue;
+    const double lo = std::bit_cast<double>(field << 52);        // 2^(field - 1023)
+    const double hi = std::bit_cast<double>((field + 1) << 52);  // the next binade (inf for 2046)
+    for (int k = 1; k < kBins; ++k) {  // the bin: how many of edges 1 .. kBins - 1 are <= the value
+      const double e = kRelErrorEdges[static_cast<std::size_t>(k)];
+      if (e <= lo) ++t[field].first;
+      if (lo < e && e < hi) t[field].edge = e;
+    }
+  }
+  return t;
+}
+inline constexpr std::array<RelErrorBinadeBins, 2048> kRelErrorBinadeBins = make_rel_error_binade_bins();
+}  // namespace detail
+
 // Per-element relative error |q - x| / |x| on log10 bins: bin d counts errors in
 // [10^d, 10^(d+1)) (the doubles nearest those powers), d from kMinDecade to
 // kMaxDecade; smaller non-zero errors go to the first bin, larger to the last;
@@ -239,9 +281,7 @@ struct RelErrorHistogram {
   std::uint64_t exact = 0;
 
   // The doubles nearest 10^kMinDecade .. 10^(kMaxDecade + 1): the bins' edges.
-  static constexpr std::array<double, kBins + 1> kEdges{
-      1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8,
-      1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4};
+  static constexpr std::array<double, kBins + 1> kEdges = detail::kRelErrorEdges;
   void add(double rel_error) {
     if (rel_error == 0.0) {
       ++exact;
@@ -250,18 +290,17 @@ struct RelErrorHistogram {
     ++counts[static_cast<std::size_t>(bin_of(rel_error))];
   }
   // The bin of a non-zero error: the last edge <= it, clamped to the end bins.
+  // A binade holds at most one edge (decades are 3.3 binades apart), so the bin
+  // is the binade's first bin, plus one at or above the edge inside it.
   static int bin_of(double rel_error) {
-    if (rel_error < kEdges[1]) return 0;
     if (!(rel_error < kEdges[kBins - 1])) return kBins - 1;  // NaN too, as std::upper_bound placed it
-    // floor(binade * log10(2)) is within one of the decade; the edges settle it.
-    const int guess = (binade_of(rel_error) * 1233 >> 12) - kMinDecade;  // 1233 / 4096 ~ log10(2)
-    int k = guess < 1 ? 1 : (guess > kBins - 2 ? kBins - 2 : guess);
-    while (kEdges[static_cast<std::size_t>(k)] > rel_error) --k;
-    while (kEdges[static_cast<std::size_t>(k) + 1] <= rel_error) ++k;
-    return k;
+    const detail::RelErrorBinadeBins& b =
+        detail::kRelErrorBinadeBins[static_cast<std::size_t>((std::bit_cast<std::uint64_t>(rel_error) >> 52) & 0x7FF)];
+    return b.first + (rel_error >= b.edge ? 1 : 0);
   }
   void merge(const RelErrorHistogram& other);
   bool operator==(const RelErrorHistogram&) const = default;
+
 };
 
 // Combines two scale summaries (count 0 = empty; groups without values carry
@@ -320,7 +359,11 @@ struct QuantStats {
     add_with(x, q, flags, result_class, sum_error, sum_sq_error, sum_rel_error, sum_xq, sum_qq, sum_xx);
   }
   // add() with the sums going to `s_*` (ExactSum or an ExactSumBuffer bound to ours).
-  template <class Sum>
+  // kXxFromSource: the caller adds the source's sum of x*x over the finite
+  // elements to sum_xx itself (the analysis engine does it once per chunk, saving
+  // an exact add per element); add_with then only takes back the finite elements
+  // that are not compared (their result is inf or NaN), so sum_xx ends the same.
+  template <class Sum, bool kXxFromSource = false>
   void add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error, Sum& s_sq_error,
                 Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx);
   // One group's scale (recipes with scales). has_values: the group's amax was non-zero.
@@ -354,7 +397,7 @@ void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq) {
   s_sq.add(x * x);
 }
 
-template <class Sum>
+template <class Sum, bool kXxFromSource>
 void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error,
                           Sum& s_sq_error, Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx) {
   ++count;
@@ -378,7 +421,18 @@ void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_c
     }
     window.add(binade_of(x), outcome);
   }
-  if (!std::isfinite(q)) return;
+  if (!std::isfinite(q)) {
+    if constexpr (kXxFromSource) {
+      // Cancel the source's term: a finite one by its exact negation, an overflowed one by count.
+      const double xx = x * x;
+      if (std::isinf(xx)) {
+        s_xx.remove_pos_inf();
+      } else {
+        s_xx.add(-xx);
+      }
+    }
+    return;
+  }
   ++compared;
   const double e = q - x;
   if (e == 0.0) ++exact;
@@ -388,7 +442,7 @@ void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_c
   s_sq_error.add(e * e);
   s_xq.add(x * q);
   s_qq.add(q * q);
-  s_xx.add(x * x);
+  if constexpr (!kXxFromSource) s_xx.add(x * x);
   if (x != 0.0) {
     const double rel = abs_e / std::fabs(x);
     ++rel_count;

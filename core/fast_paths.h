@@ -37,6 +37,7 @@ enum FastEvent : std::uint32_t {
   kEventNanInput = 8,
   kEventInfInput = 16,
   kEventAboveMaxFinite = 32,  // FastRange::up_to_max_finite passed an input through
+  kEventTie = 64,             // kTieEvent only: the input lies exactly halfway between two grid points
 };
 
 struct FastParams {
@@ -145,8 +146,10 @@ enum class FastRange : std::uint8_t { all, up_to_max_finite };
 
 // x (as its bits) rounded to the format: float32 bits of the value, or the encoding.
 // `random` is sr_random_bits() for the element (Mode::sr only). ORs the element's
-// FastEvent bits into `events`. No branches: every select is a mask.
-template <Mode kMode, FastOutput kOut, FastRange kRange = FastRange::all>
+// FastEvent bits into `events`. No branches: every select is a mask. With
+// kTieEvent it also reports kEventTie (the analysis engine uses it to see when
+// rounding a double first to float32 could change the result).
+template <Mode kMode, FastOutput kOut, FastRange kRange = FastRange::all, bool kTieEvent = false>
 FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_t random,
                                                    const FastParams& p, std::uint32_t& events) {
   constexpr std::uint32_t kHalf32 = 0x8000'0000u;
@@ -200,6 +203,7 @@ FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_
     increment = static_cast<std::uint32_t>((random & p.sr_mask) > (lead ^ p.sr_mask));
   }
   kept += increment & 1u;
+  if constexpr (kTieEvent) events |= mask_if(frac == kHalf32) & kEventTie;
 
   const std::uint32_t normal_pattern = kept << p.normal_shift;
   std::uint32_t result;
