@@ -1,4 +1,4 @@
-// gpu/fpscope_gpu.h: the public entry points of gpu/ (plain C++, no CUDA headers): device query, conversion sweeps, tensor-core probes, cuBLASLt GEMM.
+// gpu/fpscope_gpu.h: the public entry points of gpu/ (plain C++, no CUDA headers): device query, conversion sweeps, analysis statistics, tensor-core probes, cuBLASLt GEMM.
 //
 // Built from the CUDA sources when nvcc is found at configure time, otherwise
 // from gpu/no_cuda.cpp, whose functions throw fpscope::Error saying so; callers
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/engine.h"
 #include "analysis/validate.h"
 #include "core/format.h"
 #include "core/round.h"
@@ -52,6 +53,37 @@ std::vector<GpuConversion> gpu_conversions(const DeviceInfo& device);
 // encode() compiled for the device; mismatches classified and counted there
 // (classify_mismatch), the first `max_examples` of each class brought back.
 ValidationResult validate_conversion(const GpuConversion& conversion, SweepRange range, int max_examples);
+
+// ---- (2) analysis statistics on the device (fpscope analyze --device gpu) ----
+
+// An engine evaluator (EngineOptions::evaluator) that evaluates each chunk on
+// device `device`: the source statistics and every combination, equal to the
+// CPU's evaluate_chunk_cpu (counts, histograms and exact sums bit for bit).
+// Device buffers are allocated once per evaluator and grown when a chunk needs
+// more; chunks of at most 2^31 elements. Throws fpscope::Error without a
+// device ("no CUDA device: ...") or in a build without CUDA.
+ChunkEvaluator make_chunk_evaluator(int device = 0);
+
+struct AnalysisBenchmarkOptions {
+  std::uint64_t elements = std::uint64_t{1} << 28;  // device-resident doubles holding float32 values
+  std::uint64_t cols = 4096;
+  int iterations = 3;  // the best is reported
+  std::uint64_t seed = 1;
+};
+
+struct AnalysisBenchmark {
+  std::string name;                    // "e4m3 tensor", "default sweep (...)"
+  std::size_t combinations = 0;
+  std::uint64_t elements = 0;
+  double kernel_seconds = 0.0;         // device time of the kernels (events)
+  double wall_seconds = 0.0;           // with the mirrors' copies and the host fold
+  double input_bytes_per_second = 0.0; // elements x 8 bytes / kernel_seconds
+};
+
+// The analysis kernels' throughput on device-resident data: e4m3 with `tensor`
+// scaling, and the default sweep (issue 7's targets: >= 70% and >= 25% of the
+// device copy bandwidth).
+std::vector<AnalysisBenchmark> benchmark_analysis(const AnalysisBenchmarkOptions& options = {});
 
 // ---- (3) tensor-core probes (NUMERICS.md s4; Fasi et al. 2021) ----
 

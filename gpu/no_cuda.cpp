@@ -13,6 +13,8 @@ bool built_with_cuda() { return false; }
 DeviceInfo device_info(int) { no_cuda("device query"); }
 std::vector<GpuConversion> gpu_conversions(const DeviceInfo&) { no_cuda("validate --target gpu"); }
 ValidationResult validate_conversion(const GpuConversion&, SweepRange, int) { no_cuda("validate --target gpu"); }
+ChunkEvaluator make_chunk_evaluator(int) { no_cuda("analyze --device gpu"); }
+std::vector<AnalysisBenchmark> benchmark_analysis(const AnalysisBenchmarkOptions&) { no_cuda("analysis benchmark"); }
 std::vector<ProbeResult> probe_tensor_cores(const ProbeOptions&) { no_cuda("probe-tensor-cores"); }
 double copy_bandwidth_bytes_per_second(std::uint64_t, int) { no_cuda("copy bandwidth"); }
 std::vector<GemmBenchmark> benchmark_gemms(const GemmOptions&) { no_cuda("GEMM benchmark"); }
