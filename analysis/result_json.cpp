@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "analysis/atomic_file.h"
 #include "core/config.h"
 
 namespace fpscope {
@@ -169,9 +170,37 @@ json json_real(double x) {
   return x;
 }
 
-json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const std::vector<Combination>& combos,
-                    const Thresholds& thresholds, const VerdictReport& verdicts, const TrainingReport* training,
-                    const std::vector<GemmSectionEntry>* gemm) {
+namespace {
+
+// One entry of the "tensors" array.
+json tensor_json(const DatasetAnalysis& analysis, std::size_t t, const std::vector<Combination>& combos,
+                 const VerdictReport& verdicts) {
+  const TensorAnalysis& ta = analysis.tensors[t];
+  json results = json::array();
+  for (std::size_t k = 0; k < combos.size(); ++k) {
+    results.push_back(result_json(ta, combos[k], ta.results[k], verdicts.per_tensor[t][k]));
+  }
+  return {{"file", ta.info.file},
+          {"name", ta.info.name},
+          {"layer", ta.info.layer},
+          {"role", role_name(ta.info.role)},
+          {"role_inferred", ta.info.role_inferred},
+          {"step", ta.info.step},
+          {"module_type", ta.info.module_type},
+          {"dtype", dtype_name(ta.info.dtype)},
+          {"shape", ta.info.shape},
+          {"rows", ta.rows},
+          {"cols", ta.cols},
+          {"elements", ta.source.count},
+          {"passes", ta.passes},
+          {"source", source_json(ta.source)},
+          {"results", results}};
+}
+
+// The document; without `with_tensors` it lacks the "tensors" array (write_result_json streams it).
+json result_document(const RunInfo& run, const DatasetAnalysis& analysis, const std::vector<Combination>& combos,
+                     const Thresholds& thresholds, const VerdictReport& verdicts, const TrainingReport* training,
+                     const std::vector<GemmSectionEntry>* gemm, bool with_tensors) {
   json doc;
   doc["schema_version"] = kResultSchemaVersion;
   doc["tool"] = {{"name", "fpscope"}, {"version", "0.1.0"}, {"command", "analyze"}};
@@ -207,30 +236,11 @@ json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const s
                            {"max_finite", json_real(limits(scaled_element_format(c.format, c.recipe)).max_finite)}});
   }
   doc["combinations"] = combos_json;
-  json tensors = json::array();
-  for (std::size_t t = 0; t < analysis.tensors.size(); ++t) {
-    const TensorAnalysis& ta = analysis.tensors[t];
-    json results = json::array();
-    for (std::size_t k = 0; k < combos.size(); ++k) {
-      results.push_back(result_json(ta, combos[k], ta.results[k], verdicts.per_tensor[t][k]));
-    }
-    tensors.push_back({{"file", ta.info.file},
-                       {"name", ta.info.name},
-                       {"layer", ta.info.layer},
-                       {"role", role_name(ta.info.role)},
-                       {"role_inferred", ta.info.role_inferred},
-                       {"step", ta.info.step},
-                       {"module_type", ta.info.module_type},
-                       {"dtype", dtype_name(ta.info.dtype)},
-                       {"shape", ta.info.shape},
-                       {"rows", ta.rows},
-                       {"cols", ta.cols},
-                       {"elements", ta.source.count},
-                       {"passes", ta.passes},
-                       {"source", source_json(ta.source)},
-                       {"results", results}});
+  if (with_tensors) {
+    json tensors = json::array();
+    for (std::size_t t = 0; t < analysis.tensors.size(); ++t) tensors.push_back(tensor_json(analysis, t, combos, verdicts));
+    doc["tensors"] = tensors;
   }
-  doc["tensors"] = tensors;
   json failures = json::array();
   for (const ReadError& e : analysis.failures) {
     failures.push_back({{"file", e.file}, {"tensor", e.tensor}, {"message", e.message}});
@@ -325,6 +335,63 @@ json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const s
     doc["gemm"] = section;
   }
   return doc;
+}
+
+// `text` (a value dumped on its own) as it appears nested `depth` levels deep with indent 1.
+void write_nested(AtomicFile& out, const std::string& text, std::size_t depth) {
+  const std::string newline = "\n" + std::string(depth, ' ');
+  std::size_t start = 0;
+  for (std::size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
+    out.write(std::string_view(text).substr(start, end - start));
+    out.write(newline);
+    start = end + 1;
+  }
+  out.write(std::string_view(text).substr(start));
+}
+
+}  // namespace
+
+json result_to_json(const RunInfo& run, const DatasetAnalysis& analysis, const std::vector<Combination>& combos,
+                    const Thresholds& thresholds, const VerdictReport& verdicts, const TrainingReport* training,
+                    const std::vector<GemmSectionEntry>* gemm) {
+  return result_document(run, analysis, combos, thresholds, verdicts, training, gemm, true);
+}
+
+void write_result_json(AtomicFile& out, const RunInfo& run, const DatasetAnalysis& analysis,
+                       const std::vector<Combination>& combos, const Thresholds& thresholds,
+                       const VerdictReport& verdicts, const TrainingReport* training,
+                       const std::vector<GemmSectionEntry>* gemm) {
+  const json doc = result_document(run, analysis, combos, thresholds, verdicts, training, gemm, false);
+  // nlohmann::json objects keep their keys sorted (std::map): "tensors" goes where
+  // the whole document's dump would put it.
+  const std::string kTensors = "tensors";
+  bool first = true;
+  auto key = [&](const std::string& name) {
+    out.write(first ? "{\n " : ",\n ");
+    first = false;
+    out.write(json(name).dump() + ": ");
+  };
+  bool tensors_written = false;
+  auto tensors = [&] {
+    key(kTensors);
+    tensors_written = true;
+    if (analysis.tensors.empty()) {
+      out.write("[]");
+      return;
+    }
+    for (std::size_t t = 0; t < analysis.tensors.size(); ++t) {
+      out.write(t == 0 ? "[\n  " : ",\n  ");
+      write_nested(out, tensor_json(analysis, t, combos, verdicts).dump(1), 2);
+    }
+    out.write("\n ]");
+  };
+  for (const auto& [name, value] : doc.items()) {
+    if (!tensors_written && name > kTensors) tensors();
+    key(name);
+    write_nested(out, value.dump(1), 1);
+  }
+  if (!tensors_written) tensors();
+  out.write("\n}\n");
 }
 
 std::string result_to_csv(const DatasetAnalysis& analysis, const std::vector<Combination>& combos,

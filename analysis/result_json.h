@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/atomic_file.h"
 #include "analysis/engine.h"
 #include "analysis/gemm_layers.h"
 #include "analysis/training_checks.h"
@@ -46,6 +47,15 @@ nlohmann::json result_to_json(const RunInfo& run, const DatasetAnalysis& analysi
                               const std::vector<Combination>& combos, const Thresholds& thresholds,
                               const VerdictReport& verdicts, const TrainingReport* training,
                               const std::vector<GemmSectionEntry>* gemm = nullptr);
+
+// result_to_json(...).dump(1) + "\n", the same bytes, written to `out` piece by
+// piece: the "tensors" array is built and written one tensor at a time, so
+// memory holds one tensor's JSON tree, not the whole document's (about ten times
+// the size of its text). The caller commits `out`.
+void write_result_json(AtomicFile& out, const RunInfo& run, const DatasetAnalysis& analysis,
+                       const std::vector<Combination>& combos, const Thresholds& thresholds,
+                       const VerdictReport& verdicts, const TrainingReport* training,
+                       const std::vector<GemmSectionEntry>* gemm = nullptr);
 
 // One row per tensor x combination; a header row first. Numbers as in the JSON
 // (shortest round-trip); fields with commas or quotes are quoted (RFC 4180).

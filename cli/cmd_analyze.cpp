@@ -348,12 +348,17 @@ int run_analyze(const AnalyzeArgs& args) {
     run.gemm_models = split_list(args.gemm_models, "gemm-models");
     run.gemm_sample_rows = args.gemm_sample_rows;
   }
-  if (!args.json_path.empty() || !args.report_dir.empty()) {
-    const nlohmann::json doc = result_to_json(run, analysis, combos, thresholds, verdicts, &training,
-                                               args.gemm ? &gemm.replays : nullptr);
-    if (!args.json_path.empty()) write_file_atomically(args.json_path, doc.dump(1) + "\n");
-    // report.html, report.md and result.json (cli/cmd_report.cpp).
-    if (!args.report_dir.empty()) write_report_directory(doc, args.report_dir, "--report " + args.report_dir);
+  const std::vector<GemmSectionEntry>* gemm_section = args.gemm ? &gemm.replays : nullptr;
+  if (!args.json_path.empty()) {
+    // Streamed tensor by tensor: a dump of thousands of tensors never holds its whole JSON tree.
+    AtomicFile out(args.json_path);
+    write_result_json(out, run, analysis, combos, thresholds, verdicts, &training, gemm_section);
+    out.commit();
+  }
+  if (!args.report_dir.empty()) {
+    // report.html, report.md and result.json (cli/cmd_report.cpp): the page embeds the whole document.
+    const nlohmann::json doc = result_to_json(run, analysis, combos, thresholds, verdicts, &training, gemm_section);
+    write_report_directory(doc, args.report_dir, "--report " + args.report_dir);
   }
   if (!args.csv_path.empty()) write_file_atomically(args.csv_path, result_to_csv(analysis, combos, verdicts));
   return analysis.failures.empty() ? 0 : 1;
