@@ -27,6 +27,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "gpu/fpscope_gpu.h"
 
 namespace fpscope::cli {
 namespace {
@@ -40,6 +41,8 @@ struct AnalyzeArgs {
   int threads = 1;
   std::uint64_t seed = 0;
   std::uint64_t chunk_elements = 1u << 20;
+  bool chunk_elements_given = false;
+  std::string device = "cpu";  // cpu | gpu (gpu/fpscope_gpu.h make_chunk_evaluator)
   std::string json_path;
   std::string csv_path;
   std::string thresholds_path;
@@ -307,6 +310,19 @@ int run_analyze(const AnalyzeArgs& args) {
   if (inputs.empty()) inputs.push_back(default_data_path());
 
   EngineOptions options{combos, args.threads, args.chunk_elements, args.seed, {}};
+  if (args.device == "gpu") {
+    // As validate --target gpu: no CUDA build or no device is a usage error (one line, exit 2).
+    if (!gpu::built_with_cuda()) {
+      throw Error("analyze --device gpu: this fpscope was built without CUDA (nvcc was not found at configure time)");
+    }
+    try {
+      options.evaluator = gpu::make_chunk_evaluator();
+    } catch (const Error& e) {
+      throw Error(std::string("analyze --device gpu: ") + e.what());
+    }
+    // Larger chunks keep the device busy (8 bytes x 2^24 = 128 MiB per chunk on the host and the device).
+    if (!args.chunk_elements_given) options.chunk_elements = std::uint64_t{1} << 24;
+  }
   const bool tty = isatty(STDERR_FILENO) == 1 && !args.quiet;
   ProgressCallback progress;
   if (tty) {
@@ -384,8 +400,13 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", args->threads, "worker threads (0 = all cores); never changes the results")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "stochastic rounding seed")->capture_default_str();
-  cmd->add_option("--chunk-elements", args->chunk_elements, "elements per chunk (memory per thread = 8 bytes x this)")
+  cmd->add_option("--chunk-elements", args->chunk_elements,
+                  "elements per chunk (memory per thread = 8 bytes x this; default 2^24 with --device gpu)")
       ->capture_default_str();
+  cmd->add_option("--device", args->device,
+                  "cpu, or gpu: every chunk's statistics computed by the CUDA kernels (results equal the CPU's)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "gpu"}));
   cmd->add_option("--json", args->json_path, "write the result document (reports/schema/result.schema.json)");
   cmd->add_option("--csv", args->csv_path, "write one CSV row per tensor x format x recipe x rounding");
   cmd->add_option("--report", args->report_dir, "write report.html, report.md and result.json into this directory");
@@ -405,7 +426,10 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       "  fpscope analyze dump/ --formats e4m3,e5m2 --recipes tensor,delayed,block:1x128 --json out/result.json\n"
       "  fpscope analyze model.safetensors --filter 'mlp' --rounding rne,sr --threads 2 --csv out/result.csv\n"
       "Exit status: 0 all analysed; 1 some tensors could not be read; 2 usage error.");
-  cmd->callback([args, &exit_code] { exit_code = run_analyze(*args); });
+  cmd->callback([args, cmd, &exit_code] {
+    args->chunk_elements_given = cmd->count("--chunk-elements") > 0;
+    exit_code = run_analyze(*args);
+  });
 }
 
 }  // namespace fpscope::cli
