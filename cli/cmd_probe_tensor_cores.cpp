@@ -1,6 +1,7 @@
-// cli/cmd_probe_tensor_cores.cpp: `fpscope probe-tensor-cores` (Fasi et al. probes + random tiles) and `fpscope gpu-benchmark` (cuBLASLt GEMMs, copy bandwidth).
+// cli/cmd_probe_tensor_cores.cpp: `fpscope probe-tensor-cores` (Fasi et al. probes + random tiles) and `fpscope gpu-benchmark` (cuBLASLt GEMMs, analysis kernels, copy bandwidth).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -37,7 +38,13 @@ int run_probes(const gpu::ProbeOptions& options) {
   return status;
 }
 
-int run_benchmark(const gpu::GemmOptions& options) {
+struct BenchmarkArgs {
+  gpu::GemmOptions gemm;
+  gpu::AnalysisBenchmarkOptions analysis;
+};
+
+int run_benchmark(const BenchmarkArgs& args) {
+  const gpu::GemmOptions& options = args.gemm;
   print_device();
   const double bandwidth = gpu::copy_bandwidth_bytes_per_second();
   fmt::print("device copy bandwidth (read + write): {:.0f} GB/s\n", bandwidth / 1e9);
@@ -49,6 +56,18 @@ int run_benchmark(const gpu::GemmOptions& options) {
     }
     fmt::print("{:<56} {:>9.1f} {:>10.3f} {:>12.3e}\n", g.name, g.tflops, g.seconds_per_gemm * 1e3,
                g.max_normalized_error);
+  }
+  // Issue 7's targets: one format at >= 70% of the copy bandwidth, the default sweep at >= 25%.
+  if (args.analysis.elements > 0) {
+    const std::vector<gpu::AnalysisBenchmark> analysis = gpu::benchmark_analysis(args.analysis);
+    for (std::size_t i = 0; i < analysis.size(); ++i) {
+      const gpu::AnalysisBenchmark& a = analysis[i];
+      const double pct = 100.0 * a.input_bytes_per_second / bandwidth;
+      fmt::print("analysis {}: {} elements x {} combinations, {:.3f} ms kernels ({:.3f} ms with copy-back and fold), "
+                 "{:.0f} GB/s input = {:.1f}% of copy bandwidth (target >= {}%)\n",
+                 a.name, a.elements, a.combinations, a.kernel_seconds * 1e3, a.wall_seconds * 1e3,
+                 a.input_bytes_per_second / 1e9, pct, i == 0 ? 70 : 25);
+    }
   }
   return 0;
 }
@@ -65,12 +84,16 @@ void add_probe_tensor_cores_command(CLI::App& app, int& exit_code) {
   cmd->footer("Exit status 0 when every random tile matches its model, 1 otherwise, 2 without a CUDA device.");
   cmd->callback([probe, &exit_code] { exit_code = run_probes(*probe); });
 
-  auto bench = std::make_shared<gpu::GemmOptions>();
-  CLI::App* b = app.add_subcommand("gpu-benchmark", "cuBLASLt FP8 and BF16 GEMM throughput beside the device copy bandwidth");
-  b->add_option("--m", bench->m, "Rows of the output")->capture_default_str();
-  b->add_option("--n", bench->n, "Columns of the output")->capture_default_str();
-  b->add_option("--k", bench->k, "Reduction length")->capture_default_str();
-  b->add_option("--iterations", bench->iterations, "Timed GEMMs per case")->capture_default_str();
+  auto bench = std::make_shared<BenchmarkArgs>();
+  CLI::App* b = app.add_subcommand(
+      "gpu-benchmark", "cuBLASLt FP8 and BF16 GEMM throughput and the analysis kernels' input bandwidth beside the device copy bandwidth");
+  b->add_option("--m", bench->gemm.m, "Rows of the output")->capture_default_str();
+  b->add_option("--n", bench->gemm.n, "Columns of the output")->capture_default_str();
+  b->add_option("--k", bench->gemm.k, "Reduction length")->capture_default_str();
+  b->add_option("--iterations", bench->gemm.iterations, "Timed GEMMs per case")->capture_default_str();
+  b->add_option("--analysis-elements", bench->analysis.elements,
+                "Device-resident elements (float32 values as doubles) of the analysis benchmark; 0 skips it")
+      ->capture_default_str();
   b->callback([bench, &exit_code] { exit_code = run_benchmark(*bench); });
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu/check.sh: on one CUDA GPU (an H200 in issue 7), in at most 8 minutes: build with CUDA, run every
-# GPU test (ctest -L gpu), `fpscope validate --target gpu` for every format, the tensor-core probes and
-# the GPU benchmarks, then print a short table last; also writes $OUT/RESULTS-fragment.md for gpu/RESULTS.md.
+# GPU test (ctest -L gpu: conversions, probes, GEMMs, analysis kernels vs the CPU engine), `fpscope validate
+# --target gpu` for every format, the tensor-core probes and the GPU benchmarks (GEMMs, analysis kernels),
+# then print a short table last; also writes $OUT/RESULTS-fragment.md for gpu/RESULTS.md.
 #   gpu/check.sh                 # BUILD=build-gpucheck OUT=gpu-check-out JOBS=$(nproc)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFPSCOPE_CUDA=ON -DFPSCO
   tail -30 "$OUT/configure.log"; echo "check.sh: configure failed"; exit 1
 fi
 if grep -q "nvcc not found" "$OUT/configure.log"; then echo "check.sh: nvcc not found; nothing to check"; exit 1; fi
-if ! timeout 300 cmake --build "$BUILD" -j "$JOBS" --target fpscope test_fpscope_gpu test_fpscope_gpu_device \
+if ! timeout 300 cmake --build "$BUILD" -j "$JOBS" --target fpscope test_fpscope_gpu test_fpscope_gpu_device test_gpu_analysis test_gpu_analysis_device \
      > "$OUT/build.log" 2>&1; then
   grep -E "error|Error" "$OUT/build.log" | head -30; echo "check.sh: build failed"; exit 1
 fi
@@ -34,7 +35,7 @@ timeout 120 "$FPSCOPE" validate --target gpu --allow nan-encoding --json "$OUT/v
   > "$OUT/validate_gpu.txt" 2>&1; validate_rc=$?
 step "fpscope probe-tensor-cores --tiles 100000"
 timeout 120 "$FPSCOPE" probe-tensor-cores --tiles 100000 > "$OUT/probes.txt" 2>&1; probe_rc=$?
-step "fpscope gpu-benchmark (8192^3 GEMMs, copy bandwidth)"
+step "fpscope gpu-benchmark (8192^3 GEMMs, analysis kernels on 2^28 elements, copy bandwidth)"
 timeout 120 "$FPSCOPE" gpu-benchmark > "$OUT/benchmark.txt" 2>&1; bench_rc=$?
 
 {
@@ -60,5 +61,6 @@ grep -E '^(cvt|__float2)' "$OUT/validate_gpu.txt" | awk '{printf "  %-32s mismat
 printf '%-34s %s\n' "probe-tensor-cores" "$probe_rc"
 grep -E '^(mma|wgmma)' "$OUT/probes.txt" | sed 's/^/  /'
 printf '%-34s %s\n' "gpu-benchmark" "$bench_rc"
-grep -E 'bandwidth|cublasLt' "$OUT/benchmark.txt" | sed 's/^/  /'
+grep -E '^device copy bandwidth|cublasLt' "$OUT/benchmark.txt" | sed 's/^/  /'
+grep -E '^analysis ' "$OUT/benchmark.txt" | sed -E 's/^analysis ([^:]*):.*, ([0-9]+ GB\/s input = [0-9.]+% of copy bandwidth \(target [^)]*\)).*/  analysis \1: \2/'
 [ $ctest_rc -eq 0 ] && [ $validate_rc -eq 0 ] && [ $probe_rc -eq 0 ] && [ $bench_rc -eq 0 ]
