@@ -82,13 +82,8 @@ struct SourceBlockSink : SumBins<SourceWords> {
   ull amax = kKeyZero;
   ull amin_nonzero = kKeyPosInf;
 
-  __device__ void add(int w, std::uint64_t n) {
-    if (w < W::kCounters) {
-      counters[w] += n;
-    } else {
-      atomicAdd(hist + (w - W::magnitudes), static_cast<unsigned int>(n));
-    }
-  }
+  __device__ void add(int w, std::uint64_t n) { counters[w] += n; }
+  __device__ void add_bin(int w) { atomicAdd(hist + (w - W::magnitudes), 1u); }
   __device__ void max_key(int w, std::uint64_t key) {
     ull& r = w == W::max ? max : amax;
     r = key > r ? key : r;
@@ -100,6 +95,7 @@ struct SourceBlockSink : SumBins<SourceWords> {
   // Every thread of the block calls it once, after its last element.
   __device__ void flush() {
     const bool lead = (threadIdx.x & 31) == 0;
+#pragma unroll
     for (int i = 0; i < W::kCounters; ++i) {
       const ull total = warp_sum(counters[i]);
       if (lead && total != 0) atomicAdd(words + i, total);
@@ -125,14 +121,9 @@ struct QuantBlockSink : SumBins<QuantWords> {
   ull max_abs = kKeyZero;
   ull max_rel = kKeyZero;
 
-  __device__ void add(int w, std::uint64_t n) {
-    if (w < W::kCounters) {
-      counters[w] += n;
-    } else if (w < W::rel_bins + kRelBins) {
-      atomicAdd(hist + (w - W::rel_bins), static_cast<unsigned int>(n));
-    } else {
-      atomicAdd(hist + kRelBins + (w - W::window), static_cast<unsigned int>(n));
-    }
+  __device__ void add(int w, std::uint64_t n) { counters[w] += n; }
+  __device__ void add_bin(int w) {
+    atomicAdd(hist + (w < W::window ? w - W::rel_bins : kRelBins + (w - W::window)), 1u);
   }
   __device__ void max_key(int w, std::uint64_t key) {
     ull& r = w == W::max_abs_error ? max_abs : max_rel;
@@ -141,6 +132,7 @@ struct QuantBlockSink : SumBins<QuantWords> {
   __device__ void min_key(int w, std::uint64_t key) { atomicMin(words + w, static_cast<ull>(key)); }
   __device__ void flush() {
     const bool lead = (threadIdx.x & 31) == 0;
+#pragma unroll
     for (int i = 0; i < W::kCounters; ++i) {
       const ull total = warp_sum(counters[i]);
       if (lead && total != 0) atomicAdd(words + i, total);

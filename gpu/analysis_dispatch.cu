@@ -17,7 +17,7 @@ namespace fpscope::gpu {
 namespace detail {
 namespace {
 
-constexpr int kSharedSumThreads = 1024;  // one block per SM holds the 196 KiB of shared sum bins
+constexpr int kSharedSumThreads = kMaxStatsThreads;  // one block per SM holds the 196 KiB of shared sum bins
 constexpr int kGlobalSumThreads = 256;
 constexpr int kSmallKernelThreads = 256;
 // Elements per chunk: a block then sees < 2^32 (its 32-bit shared histogram bins),

@@ -45,6 +45,7 @@ template <class W>
 struct HostSink {
   std::uint64_t* words;
   void add(int word, std::uint64_t n) { words[word] += n; }
+  void add_bin(int word) { words[word] += 1; }
   void max_key(int word, std::uint64_t key) {
     if (key > words[word]) words[word] = key;
   }

@@ -7,13 +7,17 @@
 
 namespace fpscope::gpu::detail {
 
+// Threads per block of the statistics kernels at most (the dispatch launches 512
+// with shared sum bins, one block per SM, or 256 without).
+inline constexpr int kMaxStatsThreads = 512;
+
 // RelErrorHistogram::kEdges on the device (copied by the dispatch).
 __constant__ double kRelEdges[kRelBins + 1];
 
 // SourceStats of elements [0, n) into the mirror `words`. kSharedSums: the
 // exact-sum bins in dynamic shared memory (SourceWords::kSums x kSumWords).
 template <bool kSharedSums>
-__global__ void source_stats_kernel(const double* values, std::uint64_t n, ull* words) {
+__global__ void __launch_bounds__(kMaxStatsThreads) source_stats_kernel(const double* values, std::uint64_t n, ull* words) {
   __shared__ unsigned int hist[kSourceHistBins];
   extern __shared__ ull dynamic_sums[];
   zero_shared(hist, kSourceHistBins);
@@ -79,7 +83,7 @@ __global__ void group_scale_kernel(const ull* amax_bits, std::uint64_t groups, G
 
 // One combination's QuantStats of elements [0, n) into the mirror `words`.
 template <bool kSharedSums>
-__global__ void quant_stats_kernel(const double* values, std::uint64_t n, ChunkGeometry chunk, QuantParams params,
+__global__ void __launch_bounds__(kMaxStatsThreads) quant_stats_kernel(const double* values, std::uint64_t n, ChunkGeometry chunk, QuantParams params,
                                    std::uint64_t seed, ull* words) {
   __shared__ unsigned int hist[kQuantHistBins];
   extern __shared__ ull dynamic_sums[];

@@ -87,7 +87,8 @@ struct QuantWords {
 };
 
 // A Sink (host: plain adds; device: gpu/analysis_block.cuh) provides
-//   add(word, n)              a counter or histogram bin
+//   add(word, n)              a counter (`word` a compile-time constant after inlining)
+//   add_bin(word)             one more in a histogram bin (`word` computed per element)
 //   max_key(word, key), min_key(word, key)
 //   add_sum(sum, index, high, low)   signed significand parts into exponent bins
 //   add_special(sum, which)   0 +inf, 1 -inf, 2 NaN
@@ -144,7 +145,7 @@ FPSCOPE_HD void add_source_element(double x, Sink& sink) {
     sink.add(W::zeros, 1);
   } else {
     sink.min_key(W::amin_nonzero, order_key(a));
-    sink.add(W::magnitudes + (binade_of(x) - BinadeHistogram::kMinBinade), 1);
+    sink.add_bin(W::magnitudes + (binade_of(x) - BinadeHistogram::kMinBinade));
   }
   sink.min_key(W::min, order_key(x));
   sink.max_key(W::max, order_key(x));
@@ -178,7 +179,7 @@ FPSCOPE_HD void add_quant_element(double x, double q, std::uint8_t flags, Class 
     } else if (result_class == Class::subnormal) {
       outcome = WindowHistogram::subnormal;
     }
-    sink.add(W::window + outcome * kBinades + (binade_of(x) - BinadeHistogram::kMinBinade), 1);
+    sink.add_bin(W::window + outcome * kBinades + (binade_of(x) - BinadeHistogram::kMinBinade));
   }
   if (!std::isfinite(q)) return;
   sink.add(W::compared, 1);
@@ -199,7 +200,7 @@ FPSCOPE_HD void add_quant_element(double x, double q, std::uint8_t flags, Class 
     if (rel == 0.0) {
       sink.add(W::rel_exact, 1);
     } else {
-      sink.add(W::rel_bins + rel_error_bin(rel, edges), 1);
+      sink.add_bin(W::rel_bins + rel_error_bin(rel, edges));
     }
   }
 }
