@@ -189,8 +189,8 @@ void SourceStats::merge(const SourceStats& o) {
   zeros += o.zeros;
   nans += o.nans;
   infs += o.infs;
-  min = std::min(min, o.min);
-  max = std::max(max, o.max);
+  min = ordered_min(min, o.min);
+  max = ordered_max(max, o.max);
   amax = std::max(amax, o.amax);
   amin_nonzero = std::min(amin_nonzero, o.amin_nonzero);
   sum.merge(o.sum);

@@ -53,7 +53,7 @@ class ExactSum {
     if (++pending_ >= kNormalizeEvery) normalize();
   }
   void merge(const ExactSum& other);
-  // Adds v * 2^(index - 1074) exactly, index <= 2040: for exact sums kept elsewhere
+  // Adds v * 2^(index - 1074) exactly, index <= 2110: for exact sums kept elsewhere
   // as integers per exponent (gpu/ folds its per-exponent bins in with it).
   void add_integer(std::int64_t v, unsigned index) {
     if (v == 0) return;
@@ -102,6 +102,11 @@ class ExactSum {
   std::uint64_t neg_inf_ = 0;
   std::uint64_t nan_ = 0;
 };
+
+// min and max in the total order -0 < +0: the sign of a zero extremum then does
+// not depend on which element, chunk or thread came first. Not for NaN.
+FPSCOPE_HD inline double ordered_min(double a, double b) { return (b < a || (b == a && std::signbit(b))) ? b : a; }
+FPSCOPE_HD inline double ordered_max(double a, double b) { return (b > a || (b == a && !std::signbit(b))) ? b : a; }
 
 // floor(log2(|x|)) for finite non-zero x, exactly (subnormals included). Host and device.
 FPSCOPE_HD inline int binade_of(double x) {
@@ -313,7 +318,7 @@ struct SourceStats {
   std::uint64_t zeros = 0;
   std::uint64_t nans = 0;
   std::uint64_t infs = 0;
-  double min = std::numeric_limits<double>::infinity();    // over finite elements
+  double min = std::numeric_limits<double>::infinity();    // over finite elements; -0 below +0
   double max = -std::numeric_limits<double>::infinity();
   double amax = 0.0;                                       // max |x| over finite elements
   double amin_nonzero = std::numeric_limits<double>::infinity();  // min |x| over finite non-zero
@@ -389,8 +394,8 @@ void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq) {
   } else {
     amin_nonzero = std::min(amin_nonzero, a);
   }
-  min = std::min(min, x);
-  max = std::max(max, x);
+  min = ordered_min(min, x);
+  max = ordered_max(max, x);
   amax = std::max(amax, a);
   s_sum.add(x);
   s_abs.add(a);

@@ -564,5 +564,26 @@ TEST(WindowHistogram, add_count_equals_repeated_adds) {
   EXPECT_EQ(once.first, -7);
 }
 
+TEST(SourceStats, the_sign_of_a_zero_extremum_does_not_depend_on_the_order) {
+  SourceStats plus_first;
+  SourceStats minus_first;
+  for (double x : {0.0, -0.0}) plus_first.add(x);
+  for (double x : {-0.0, 0.0}) minus_first.add(x);
+  for (const SourceStats* s : {&plus_first, &minus_first}) {
+    EXPECT_TRUE(std::signbit(s->min));   // -0 < +0
+    EXPECT_FALSE(std::signbit(s->max));
+  }
+  SourceStats a;
+  SourceStats b;
+  a.add(0.0);
+  b.add(-0.0);
+  SourceStats ab = a;
+  ab.merge(b);
+  SourceStats ba = b;
+  ba.merge(a);
+  EXPECT_TRUE(std::signbit(ab.min) && std::signbit(ba.min));
+  EXPECT_TRUE(!std::signbit(ab.max) && !std::signbit(ba.max));
+}
+
 }  // namespace
 }  // namespace fpscope

@@ -145,8 +145,9 @@ void expect_same(const SourceStats& a, const SourceStats& b, const std::string& 
   EXPECT_EQ(a.zeros, b.zeros) << where;
   EXPECT_EQ(a.nans, b.nans) << where;
   EXPECT_EQ(a.infs, b.infs) << where;
-  EXPECT_EQ(a.min, b.min) << where;  // == : the sign of a zero extremum depends on the order of the adds
-  EXPECT_EQ(a.max, b.max) << where;
+  // Bit for bit: both order -0 below +0 (stats.h ordered_min / ordered_max, the device's order keys).
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(a.min), std::bit_cast<std::uint64_t>(b.min)) << where;
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(a.max), std::bit_cast<std::uint64_t>(b.max)) << where;
   EXPECT_EQ(a.amax, b.amax) << where;
   EXPECT_EQ(a.amin_nonzero, b.amin_nonzero) << where;
   EXPECT_TRUE(a.sum == b.sum) << where;
