@@ -403,7 +403,7 @@ void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq) {
 }
 
 template <class Sum, bool kXxFromSource>
-void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error,
+FPSCOPE_FORCEINLINE void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error,
                           Sum& s_sq_error, Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx) {
   ++count;
   if (std::isnan(x)) return;
