@@ -191,11 +191,18 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
   static thread_local std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
   SourceSumBuffers& ss = *source_sums;
   ss.bind(source);
-  ExactSum chunk_sq;  // this chunk's sum of x*x: also each combination's sum_xx (stats.h kXxFromSource)
+  // This chunk's sums of x and x*x, which the combinations take over (stats.h SumSharing).
+  ExactSum chunk_sum;
+  ExactSum chunk_sq;
+  ss.sum.bind(chunk_sum);
   ss.sum_sq.bind(chunk_sq);
   for (const double x : buf) source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
   ss.flush();
+  source.sum.merge(chunk_sum);
   source.sum_sq.merge(chunk_sq);
+  const ExactSum minus_chunk_sum = chunk_sum.negated();
+  // Compared elements per encoding (kQFromCounts), zeroed again by each fold.
+  static thread_local std::vector<std::uint64_t> encoding_counts(std::size_t{1} << kTableBits, 0);
   QuantSumBuffers& qs = *quant_sums;
   auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
   for (std::size_t k = 0; k < prepared.size(); ++k) {
@@ -205,9 +212,16 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     QuantStats& st = stats[k];
     qs.bind(st);
     st.sum_xx.merge(chunk_sq);
+    const FormatTable* table = cp.table.get();
+    // One scale for the whole chunk and many elements per encoding: q and q*q
+    // are added once per encoding (stats.h kQFromCounts); the fold costs one pass
+    // over the table, hence the size condition.
+    const bool whole_chunk_scale = p.recipe.kind == RecipeKind::none || p.recipe.kind == RecipeKind::tensor ||
+                                   p.recipe.kind == RecipeKind::delayed;
+    const bool by_counts = whole_chunk_scale && table != nullptr && buf.size() >= 16 * table->decoded.size();
     // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
-    auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
-      const FormatTable* table = cp.table.get();
+    auto apply = [&]<unsigned kSharing>(const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0,
+                                        std::uint64_t c1) {
       for (std::uint64_t i = r0; i < r1; ++i) {
         const double* row = &at(i, c0);
         for (std::uint64_t j = c0; j < c1; ++j) {
@@ -220,8 +234,9 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
           }
           const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
           const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
-          st.add_with<ExactSumBuffer, true>(x, decoded * s.scale_inv, e.flags, result_class, qs.error, qs.sq_error,
-                                            qs.rel_error, qs.xq, qs.qq, qs.xx);
+          st.add_with<ExactSumBuffer, kSharing>(x, decoded * s.scale_inv, e.flags, result_class, qs.error,
+                                                qs.sq_error, qs.rel_error, qs.xq, qs.qq, qs.xx,
+                                                encoding_counts.data(), e.bits);
         }
       }
     };
@@ -234,28 +249,47 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
       }
       return amax;
     };
+    constexpr unsigned kPerElement = QuantStats::kXxFromSource;
+    constexpr unsigned kByCounts = QuantStats::kXxFromSource | QuantStats::kQFromCounts;
+    // The recipes with one scale for the chunk.
+    auto apply_whole = [&](const Scale& s) {
+      if (!by_counts) {
+        apply.template operator()<kPerElement>(s, c.row0, r_end, c.col0, c_end);
+        return;
+      }
+      st.sum_error.merge(minus_chunk_sum);
+      apply.template operator()<kByCounts>(s, c.row0, r_end, c.col0, c_end);
+      for (std::size_t b = 0; b < table->decoded.size(); ++b) {
+        const std::uint64_t n = encoding_counts[b];
+        if (n == 0) continue;
+        encoding_counts[b] = 0;
+        const double q = table->decoded[b] * s.scale_inv;  // as the element loop computes it
+        st.sum_error.add_multiple(q, n);
+        st.sum_qq.add_multiple(q * q, n);
+      }
+    };
     switch (p.recipe.kind) {
       case RecipeKind::none:
-        apply(Scale{}, c.row0, r_end, c.col0, c_end);
+        apply_whole(Scale{});
         break;
       case RecipeKind::tensor:
       case RecipeKind::delayed:
-        apply(p.tensor_scale, c.row0, r_end, c.col0, c_end);
+        apply_whole(p.tensor_scale);
         break;
       case RecipeKind::col:
         for (std::uint64_t i = c.row0; i < r_end; ++i) {
-          for (std::uint64_t j = c.col0; j < c_end; ++j) apply(p.col_scales[j], i, i + 1, j, j + 1);
+          for (std::uint64_t j = c.col0; j < c_end; ++j) apply.template operator()<kPerElement>(p.col_scales[j], i, i + 1, j, j + 1);
         }
         break;
       case RecipeKind::row:
         for (std::uint64_t i = c.row0; i < r_end; ++i) {
           if (!p.row_scales.empty()) {
-            apply(p.row_scales[i], i, i + 1, c.col0, c_end);
+            apply.template operator()<kPerElement>(p.row_scales[i], i, i + 1, c.col0, c_end);
           } else {
             const double amax = group_amax(i, i + 1, c.col0, c_end);
             const Scale s = amax_scale(amax, p.element, p.recipe);
             st.add_scale(s, amax > 0.0);
-            apply(s, i, i + 1, c.col0, c_end);
+            apply.template operator()<kPerElement>(s, i, i + 1, c.col0, c_end);
           }
         }
         break;
@@ -279,7 +313,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
               s = amax_scale(amax, p.element, p.recipe);
             }
             st.add_scale(s, amax > 0.0);
-            apply(s, r0, r1, c0, c1);
+            apply.template operator()<kPerElement>(s, r0, r1, c0, c1);
           }
         }
         break;

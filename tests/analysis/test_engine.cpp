@@ -141,6 +141,43 @@ TEST(Engine, threads_and_chunk_sizes_never_change_the_statistics) {
   }
 }
 
+// Chunks of at least 16 x 2^bits elements with one scale take q and q*q per
+// encoding (stats.h kQFromCounts): the same sums, bit for bit, as small chunks
+// that add them per element, also with values whose q - x is inexact in double
+// (float64 sources), non-finite sources and results, and every rounding kind.
+TEST(Engine, sums_taken_per_encoding_equal_the_per_element_sums) {
+  std::vector<double> x = gaussian(1u << 13, 4, 0.5);
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<double> u(-3.0, 3.0);
+  for (std::size_t i = 0; i < x.size(); i += 5) x[i] = u(rng);  // float64: q - x not exact in double
+  x[11] = std::numeric_limits<double>::infinity();
+  x[12] = -std::numeric_limits<double>::infinity();
+  x[13] = std::numeric_limits<double>::quiet_NaN();
+  x[14] = 1e300;   // overflows every format; x*x is inf
+  x[15] = -7e4;    // above fp16 and e4m3 without scaling
+  x[16] = -0.0;
+  const auto combos = make_combinations({"e4m3", "e5m2", "e2m1", "e4m3:nosub"}, {"none", "tensor", "delayed"},
+                                        {"rne", "rtz", "sr:8"});
+  Engine big(EngineOptions{combos, 1, 1u << 20, 3, {}});
+  Engine small(EngineOptions{combos, 2, 100, 3, {}});  // chunks far below 16 x 256
+  MemoryReader a("w", {64, 128}, x);
+  MemoryReader b("w", {64, 128}, x);
+  const TensorAnalysis by_counts = big.analyze(a);
+  const TensorAnalysis per_element = small.analyze(b);
+  for (std::size_t k = 0; k < combos.size(); ++k) {
+    EXPECT_TRUE(same(by_counts.results[k], per_element.results[k])) << k;
+    EXPECT_GT(by_counts.results[k].compared, 0u);
+  }
+  // A 16-bit format needs chunks of 2^20 elements.
+  const std::vector<double> y = gaussian(1u << 20, 5, 1e-2);
+  const auto bf16 = make_combinations({"bf16"}, {"tensor"}, {"rne"});
+  Engine big16(EngineOptions{bf16, 1, 1u << 20, 0, {}});
+  Engine small16(EngineOptions{bf16, 1, 1u << 16, 0, {}});
+  MemoryReader c("w", {1024, 1024}, y);
+  MemoryReader d("w", {1024, 1024}, y);
+  EXPECT_TRUE(same(big16.analyze(c).results[0], small16.analyze(d).results[0]));
+}
+
 TEST(Engine, long_rows_are_split_into_aligned_segments) {
   // A 1-D tensor larger than the chunk budget: segments aligned to 32 and 128 keep every block whole.
   const auto combos = make_combinations({"e4m3", "e2m1"}, {"row", "tensor", "mx", "nvfp4", "block:1x128"}, {"rne"});
