@@ -8,34 +8,13 @@
 #include <random>
 
 #include "core/error.h"
+#include "tests/analysis/memory_reader.h"
 
 namespace fpscope {
 namespace {
 
 // A tensor held in memory; optionally fails when element `fail_at` is read.
-class MemoryReader : public TensorReader {
- public:
-  MemoryReader(std::string name, std::vector<std::int64_t> shape, std::vector<double> data, std::int64_t step = -1)
-      : data_(std::move(data)) {
-    info_.file = "mem.safetensors";
-    info_.name = std::move(name);
-    info_.shape = std::move(shape);
-    info_.step = step;
-  }
-  const TensorInfo& info() const override { return info_; }
-  void read(std::uint64_t first, std::span<double> out) override {
-    if (first + out.size() > fail_at_ && fail_at_ >= first) {
-      throw Error(info_.file + ": tensor '" + info_.name + "': read failed");
-    }
-    std::copy_n(data_.begin() + static_cast<std::ptrdiff_t>(first), out.size(), out.begin());
-  }
-  void read(std::uint64_t first, std::span<float> out) override {
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(data_[first + i]);
-  }
-  TensorInfo info_;
-  std::vector<double> data_;
-  std::uint64_t fail_at_ = ~std::uint64_t{0};
-};
+using testing_support::MemoryReader;
 
 std::vector<double> gaussian(std::size_t n, unsigned seed, double sigma = 1.0) {
   std::mt19937_64 rng(seed);

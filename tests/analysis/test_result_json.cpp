@@ -11,32 +11,12 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "tests/analysis/memory_reader.h"
 
 namespace fpscope {
 namespace {
 
-class MemoryReader : public TensorReader {
- public:
-  MemoryReader(std::string name, std::vector<std::int64_t> shape, std::vector<double> data)
-      : data_(std::move(data)) {
-    info_.file = "mem.safetensors";
-    info_.name = std::move(name);
-    info_.layer = "blocks.0.mlp";
-    info_.shape = std::move(shape);
-    info_.dtype = DType::f32;
-  }
-  const TensorInfo& info() const override { return info_; }
-  void read(std::uint64_t first, std::span<double> out) override {
-    std::copy_n(data_.begin() + static_cast<std::ptrdiff_t>(first), out.size(), out.begin());
-  }
-  void read(std::uint64_t first, std::span<float> out) override {
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(data_[first + i]);
-  }
-
- private:
-  TensorInfo info_;
-  std::vector<double> data_;
-};
+using testing_support::MemoryReader;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -55,8 +35,9 @@ void expect_stream_equals_dump(std::size_t tensors) {
     std::vector<double> x(96);
     for (double& v : x) v = normal(rng);
     if (t == 1) x[3] = std::numeric_limits<double>::quiet_NaN();  // "nan" strings in the document
-    entries.push_back(DatasetEntry::from_reader(
-        std::make_unique<MemoryReader>("w" + std::to_string(t) + ".weight", std::vector<std::int64_t>{8, 12}, x)));
+    auto reader = std::make_unique<MemoryReader>("w" + std::to_string(t) + ".weight", std::vector<std::int64_t>{8, 12}, x);
+    reader->info_.layer = "blocks.0.mlp";
+    entries.push_back(DatasetEntry::from_reader(std::move(reader)));
   }
   entries.push_back(DatasetEntry::from_error("bad.safetensors", "", "bad.safetensors: truncated header"));
   const DatasetAnalysis analysis = analyze_dataset(std::move(entries), EngineOptions{combos, 1, 1u << 20, 0, {}});

@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "gpu/analysis_host.h"
 #include "gpu/fpscope_gpu.h"
+#include "tests/analysis/memory_reader.h"
 
 namespace fpscope::gpu {
 namespace {
@@ -30,25 +31,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-class MemoryReader : public TensorReader {
- public:
-  MemoryReader(std::string name, std::vector<std::int64_t> shape, std::vector<double> data) : data_(std::move(data)) {
-    info_.file = "mem.safetensors";
-    info_.name = std::move(name);
-    info_.shape = std::move(shape);
-  }
-  const TensorInfo& info() const override { return info_; }
-  void read(std::uint64_t first, std::span<double> out) override {
-    std::copy_n(data_.begin() + static_cast<std::ptrdiff_t>(first), out.size(), out.begin());
-  }
-  void read(std::uint64_t first, std::span<float> out) override {
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(data_[first + i]);
-  }
-
- private:
-  TensorInfo info_;
-  std::vector<double> data_;
-};
+using testing_support::MemoryReader;
 
 struct TestTensor {
   std::string name;
