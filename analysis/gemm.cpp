@@ -2,6 +2,7 @@
 #include "analysis/gemm.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -196,8 +197,39 @@ std::vector<std::size_t> sample_rows(GemmOperands& ops, std::size_t count, std::
   return rows;
 }
 
+namespace {
+
+void apply_scales(std::vector<double>& product, std::span<const double> a_scale_inv, std::span<const double> b_scale_inv,
+                  std::size_t rows, std::size_t cols) {
+  // The scales after the accumulation, as cuBLASLt applies scale_a * scale_b (here in binary64).
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < cols; ++j) product[i * cols + j] *= a_scale_inv[i] * b_scale_inv[j];
+  }
+}
+
+GemmModelAgreement agreement_of(std::span<const double> external, std::span<const double> model_product,
+                                const std::optional<Format>& output_format, std::string model) {
+  GemmModelAgreement g;
+  g.model = std::move(model);
+  for (std::size_t i = 0; i < model_product.size(); ++i) {
+    double expected = model_product[i];
+    if (output_format) expected = decode(encode(expected, *output_format, Rounding{}).bits, *output_format);
+    ++g.outputs;
+    if (std::bit_cast<std::uint64_t>(expected) == std::bit_cast<std::uint64_t>(external[i])) {
+      ++g.bit_identical;
+      continue;
+    }
+    const double diff = std::abs(external[i] - expected);
+    const double rel = expected == 0.0 || std::isnan(diff) ? std::numeric_limits<double>::infinity() : diff / std::abs(expected);
+    g.max_rel_diff = std::max(g.max_rel_diff, rel);
+  }
+  return g;
+}
+
+}  // namespace
+
 GemmReplay replay_gemm(const GemmOperands& ops, const Format& fa, const Format& fb, const Recipe& recipe,
-                       std::span<const AccumulationModel> models, int threads) {
+                       std::span<const AccumulationModel> models, int threads, const ExternalGemmProducts& external) {
   const GemmShape s = ops.shape;
   if (ops.a.size() != s.rows * s.depth || ops.b.size() != s.cols * s.depth) {
     throw Error("gemm: operand sizes do not match the shape");
@@ -220,15 +252,32 @@ GemmReplay replay_gemm(const GemmOperands& ops, const Format& fa, const Format& 
   std::vector<double> product(reference.size());
   for (const AccumulationModel& m : models) {
     model_gemm(m, qa.format_values, ea, qb.format_values, eb, s, product, threads);
-    // The scales after the accumulation, as cuBLASLt applies scale_a * scale_b (here in binary64).
-    for (std::size_t i = 0; i < s.rows; ++i) {
-      for (std::size_t j = 0; j < s.cols; ++j) product[i * s.cols + j] *= qa.scale_inv[i] * qb.scale_inv[j];
-    }
+    apply_scales(product, qa.scale_inv, qb.scale_inv, s.rows, s.cols);
     GemmModelResult mr;
     mr.model = accumulation_model_name(m);
     mr.total = compare_products(product, reference);
     mr.accumulation = compare_products(product, quantized_exact);
     r.models.push_back(std::move(mr));
+  }
+  if (external) {
+    const QuantizedGemm q{s, recipe, ea, eb, qa.format_values, qb.format_values, qa.scale_inv, qb.scale_inv};
+    for (ExternalGemmProduct& e : external(q)) {
+      if (e.product.size() != reference.size()) {
+        throw Error("gemm: the external product '" + e.model + "' has " + std::to_string(e.product.size()) +
+                    " outputs, expected " + std::to_string(s.rows) + " x " + std::to_string(s.cols));
+      }
+      GemmModelResult mr;
+      mr.model = e.model;
+      mr.total = compare_products(e.product, reference);
+      mr.accumulation = compare_products(e.product, quantized_exact);
+      if (!e.matching_model.empty()) {
+        const AccumulationModel m = parse_accumulation_model(e.matching_model);
+        model_gemm(m, qa.format_values, ea, qb.format_values, eb, s, product, threads);
+        apply_scales(product, qa.scale_inv, qb.scale_inv, s.rows, s.cols);
+        mr.agreement = agreement_of(e.product, product, e.output_format, accumulation_model_name(m));
+      }
+      r.models.push_back(std::move(mr));
+    }
   }
   return r;
 }
@@ -304,10 +353,18 @@ nlohmann::json to_json(const GemmReplay& r) {
   for (const GemmModelResult& m : r.models) {
     const double in = r.input_quantization.error_sum_squares;
     const double acc = m.accumulation.error_sum_squares;
-    models.push_back({{"model", m.model},
-                      {"total", to_json(m.total)},
-                      {"accumulation", to_json(m.accumulation)},
-                      {"accumulation_energy_share", json_real_value(in + acc > 0 ? acc / (in + acc) : 0.0)}});
+    nlohmann::json model{{"model", m.model},
+                         {"total", to_json(m.total)},
+                         {"accumulation", to_json(m.accumulation)},
+                         {"accumulation_energy_share", json_real_value(in + acc > 0 ? acc / (in + acc) : 0.0)}};
+    if (m.agreement) {
+      model["agreement"] = {{"model", m.agreement->model},
+                            {"outputs", m.agreement->outputs},
+                            {"bit_identical", m.agreement->bit_identical},
+                            {"bit_identical_fraction", m.agreement->bit_identical_fraction()},
+                            {"max_rel_diff", json_real_value(m.agreement->max_rel_diff)}};
+    }
+    models.push_back(std::move(model));
   }
   return {{"layer", r.layer},
           {"gemm", r.gemm},

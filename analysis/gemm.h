@@ -16,6 +16,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -87,11 +89,49 @@ GemmOperands grad_weight_operands(std::span<const double> dy, std::span<const do
 // kept row indices.
 std::vector<std::size_t> sample_rows(GemmOperands& ops, std::size_t count, std::uint64_t seed);
 
+// How an external product (ExternalGemmProduct) compares, output by output,
+// with the CPU model it should reproduce, multiplied from the same quantized operands.
+struct GemmModelAgreement {
+  std::string model;               // the CPU model (accumulation_model_name)
+  std::uint64_t outputs = 0;
+  std::uint64_t bit_identical = 0; // outputs equal bit for bit (after rounding the model's to output_format)
+  double max_rel_diff = 0.0;       // max |external - model| / |model|; inf where model is 0 and they differ
+  double bit_identical_fraction() const { return outputs == 0 ? 0.0 : static_cast<double>(bit_identical) / static_cast<double>(outputs); }
+};
+
 struct GemmModelResult {
   std::string model;
   GemmErrorStats total;         // model vs the fp64 reference
   GemmErrorStats accumulation;  // model vs the exact product of the quantized operands
+  std::optional<GemmModelAgreement> agreement;  // external products with a matching model only
 };
+
+// A replayed GEMM's operands after quantization, exactly as replay_gemm's models
+// take them: the element values (decoded encodings) and each row's decoding scale.
+struct QuantizedGemm {
+  GemmShape shape;
+  Recipe recipe{};
+  Format a_element{};  // scaled_element_format of A's format (the values of `a` are values of it)
+  Format b_element{};
+  std::span<const double> a;  // rows x depth
+  std::span<const double> b;  // cols x depth
+  std::span<const double> a_scale_inv;  // per row of A (the same value in every row under `tensor`)
+  std::span<const double> b_scale_inv;  // per row of B
+};
+
+// A product of a QuantizedGemm computed outside the CPU models: gpu/'s cuBLASLt
+// replay, which the CLI passes in as a callback so that analysis/ does not depend on gpu/.
+struct ExternalGemmProduct {
+  std::string model;            // its name in the results; says where it ran
+  std::vector<double> product;  // rows x cols, row-major, decoding scales applied
+  // An accumulation model spec (parse_accumulation_model) it should reproduce;
+  // replay_gemm multiplies the same operands with it and fills `agreement`. Empty: none.
+  std::string matching_model;
+  // The format the external outputs are stored in (fp32 for cuBLASLt's D): the
+  // model's product is rounded to it (RNE) before the bit comparison. Unset: compared as is.
+  std::optional<Format> output_format;
+};
+using ExternalGemmProducts = std::function<std::vector<ExternalGemmProduct>(const QuantizedGemm&)>;
 
 struct GemmReplay {
   std::string layer;
@@ -110,8 +150,11 @@ struct GemmReplay {
 // row of each operand for `row`, one per operand for `tensor`), multiplies with
 // each model (scales applied to the model's result in binary64, as cuBLASLt
 // applies its scale_a * scale_b after the accumulation) and compares.
+// `external`, when given, is called once with the quantized operands; each product
+// it returns is appended to `models` and compared like a model's.
 GemmReplay replay_gemm(const GemmOperands& ops, const Format& fa, const Format& fb, const Recipe& recipe,
-                       std::span<const AccumulationModel> models, int threads = 1);
+                       std::span<const AccumulationModel> models, int threads = 1,
+                       const ExternalGemmProducts& external = {});
 
 // Error growth with the reduction length: for each K in `depths`, the first K
 // columns of the operands (which must have depth >= K).

@@ -62,7 +62,8 @@ std::vector<LinearLayerTensors> collect_linear_layers(const std::vector<std::str
 }
 
 std::vector<LayerGemmReplay> replay_linear_layer(const LinearLayerTensors& t, const std::string& label,
-                                                 const GemmReplayOptions& options) {
+                                                 const GemmReplayOptions& options,
+                                                 const ExternalGemmProducts& external) {
   const std::string where = t.file + ": layer '" + t.layer + "'";
   if (t.weight_shape.size() != 2) {
     throw Error(where + ": the weight has " + std::to_string(t.weight_shape.size()) +
@@ -101,7 +102,7 @@ std::vector<LayerGemmReplay> replay_linear_layer(const LinearLayerTensors& t, co
         LayerGemmReplay lr;
         lr.file = t.file;
         lr.step = t.step;
-        lr.replay = replay_gemm(g.ops, fa, f.forward, r, options.models, options.threads);
+        lr.replay = replay_gemm(g.ops, fa, f.forward, r, options.models, options.threads, external);
         lr.replay.layer = label;
         lr.replay.gemm = g.name;
         lr.replay.total_rows = total_rows;

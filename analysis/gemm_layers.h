@@ -57,8 +57,10 @@ struct LayerGemmReplay {
 // Shape mismatches (X's last dimension vs W's columns, dY's size) throw
 // fpscope::Error naming the file and layer; `label` names the layer in the results
 // (the layer, or layer@step when a dump holds several steps).
+// `external` (replay_gemm) adds products computed elsewhere, e.g. on a device, to every GEMM.
 std::vector<LayerGemmReplay> replay_linear_layer(const LinearLayerTensors& t, const std::string& label,
-                                                 const GemmReplayOptions& options);
+                                                 const GemmReplayOptions& options,
+                                                 const ExternalGemmProducts& external = {});
 
 // One item of the "gemm" array (reports/schema/result.schema.json $defs/gemm_replay):
 // to_json(GemmReplay) plus "file" and "step".

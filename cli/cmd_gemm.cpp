@@ -1,4 +1,4 @@
-// cli/cmd_gemm.cpp: `fpscope gemm`: replay each linear layer's GEMMs under accumulation models and split the error into input quantization and accumulation.
+// cli/cmd_gemm.cpp: `fpscope gemm`: replay each linear layer's GEMMs under accumulation models and split the error into input quantization and accumulation; --device gpu adds cuBLASLt's products of the same quantized operands.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -21,6 +21,7 @@
 #include "cli/common.h"
 #include "core/accumulate.h"
 #include "core/error.h"
+#include "gpu/fpscope_gpu.h"
 
 namespace fpscope::cli {
 namespace {
@@ -38,7 +39,13 @@ struct GemmArgs {
   std::size_t k_max = 4096;
   double synthetic_mean = 0.5;
   int threads = 1;
+  std::string device = "cpu";  // cpu | gpu (gpu/fpscope_gpu.h replay_gemm_on_device)
 };
+
+// The model column; with --device gpu wide enough for the device variants' names
+// ("gpu:cublaslt e4m3*e5m2 fp32-out fast-accum").
+constexpr int kModelWidth = 24;
+constexpr int kDeviceModelWidth = 44;
 
 std::string fmt_value(double x, const char* spec = "{:.3g}") {
   if (std::isnan(x)) return "-";
@@ -46,13 +53,13 @@ std::string fmt_value(double x, const char* spec = "{:.3g}") {
   return fmt::format(fmt::runtime(spec), x);
 }
 
-void print_replay_header() {
-  fmt::print("{:<28} {:<11} {:>15} {:<11} {:<7} {:<24} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7} {:>7}\n", "layer",
-             "gemm", "MxNxK", "formats", "recipe", "model", "rel_frob", "max_rel", "SQNR", "input_q", "accum", "acc%",
-             "nonfin");
+void print_replay_header(int model_width) {
+  fmt::print("{:<28} {:<11} {:>15} {:<11} {:<7} {:<{}} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7} {:>7}\n", "layer",
+             "gemm", "MxNxK", "formats", "recipe", "model", model_width, "rel_frob", "max_rel", "SQNR", "input_q", "accum",
+             "acc%", "nonfin");
 }
 
-void print_replay(const GemmReplay& r) {
+void print_replay(const GemmReplay& r, int model_width) {
   const std::string shape = fmt::format("{}x{}x{}", r.shape.rows, r.shape.cols, r.shape.depth);
   const std::string formats = r.format_a == r.format_b ? r.format_a : r.format_a + "*" + r.format_b;
   for (const GemmModelResult& m : r.models) {
@@ -60,11 +67,17 @@ void print_replay(const GemmReplay& r) {
     const double acc = m.accumulation.error_sum_squares;
     const double share = in + acc > 0 ? 100.0 * acc / (in + acc) : 0.0;
     // nonfin: outputs that overflowed to inf or NaN (left out of the other columns).
-    fmt::print("{:<28} {:<11} {:>15} {:<11} {:<7} {:<24} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7} {:>7}\n", r.layer,
-               r.gemm, shape, formats, r.recipe, m.model, fmt_value(m.total.rel_frobenius()),
+    fmt::print("{:<28} {:<11} {:>15} {:<11} {:<7} {:<{}} {:>9} {:>9} {:>7} {:>10} {:>10} {:>7} {:>7}\n", r.layer,
+               r.gemm, shape, formats, r.recipe, m.model, model_width, fmt_value(m.total.rel_frobenius()),
                fmt_value(m.total.max_rel_error), fmt_value(m.total.sqnr_db(), "{:.1f}"),
                fmt_value(r.input_quantization.rel_frobenius()), fmt_value(m.accumulation.rel_frobenius()),
                fmt::format("{:.2g}", share), m.total.nonfinite);
+    if (m.agreement) {
+      // A device product against the CPU model it should reproduce, from the same quantized operands.
+      const GemmModelAgreement& g = *m.agreement;
+      fmt::print("{:<28} agreement: {} vs {}: {}/{} outputs bit-identical ({:.2f}%), max rel diff {}\n", "", m.model,
+                 g.model, g.bit_identical, g.outputs, 100.0 * g.bit_identical_fraction(), fmt_value(g.max_rel_diff));
+    }
   }
 }
 
@@ -100,6 +113,32 @@ int run_gemm(const GemmArgs& args) {
   std::vector<Recipe> recipes;
   for (const std::string& spec : split_list(args.recipes, "recipes")) recipes.push_back(parse_gemm_recipe(spec));
   if (args.threads < 0) throw Error("--threads must be >= 0");
+  ExternalGemmProducts device_products;
+  nlohmann::json device_json{{"kind", args.device}};
+  if (args.device == "gpu") {
+    // Usage errors first (they need no device): what cuBLASLt cannot replay, then the device itself;
+    // each is one line and exit 2, as `analyze --device gpu`.
+    if (args.k_sweep) throw Error("gemm --device gpu: --k-sweep runs the CPU models only; leave out --device gpu");
+    for (const Recipe& r : recipes) {
+      for (const GemmFormats& f : formats) {
+        // forward: X (forward) x W (forward); dX and dW: dY (gradient) x W or X (forward).
+        for (const Format& a : {f.forward, f.gradient}) {
+          if (const std::string why = gpu::gemm_replay_unsupported(a, f.forward, r); !why.empty()) throw Error(why);
+        }
+      }
+    }
+    if (!gpu::built_with_cuda()) {
+      throw Error("gemm --device gpu: this fpscope was built without CUDA (nvcc was not found at configure time)");
+    }
+    try {
+      const gpu::DeviceInfo info = gpu::device_info();
+      device_json["name"] = info.name;
+      device_json["compute_capability"] = fmt::format("{}.{}", info.compute_major, info.compute_minor);
+    } catch (const Error& e) {
+      throw Error(std::string("gemm --device gpu: ") + e.what());
+    }
+    device_products = [](const QuantizedGemm& q) { return gpu::replay_gemm_on_device(q); };
+  }
   std::unique_ptr<std::regex> filter;
   if (!args.filter.empty()) {
     try {
@@ -111,6 +150,7 @@ int run_gemm(const GemmArgs& args) {
 
   nlohmann::json doc{{"fpscope_gemm_version", "1.0"},
                      {"models", nlohmann::json::array()},
+                     {"device", device_json},
                      {"scaling", "one scale per operand (tensor) or per GEMM row (row), computed by core/scaling.h; "
                                  "applied to the model's result in binary64 after the accumulation"},
                      {"reference", "exact dot products of the original operands, rounded once to binary64"},
@@ -160,14 +200,14 @@ int run_gemm(const GemmArgs& args) {
     fmt::print("error split: input_q = exact product of the quantized operands vs the fp64 product of the originals; "
                "accum = model vs that exact product; acc% = accumulation's share of the error energy; "
                "nonfin = outputs that overflowed (left out)\n\n");
-    print_replay_header();
+    print_replay_header(args.device == "gpu" ? kDeviceModelWidth : kModelWidth);
     const GemmReplayOptions options{formats, recipes, models, args.sample_rows, args.seed, args.threads};
     std::vector<LayerGemmReplay> replays;
     for (const LinearLayerTensors& t : layers) {
       const std::string label = steps > 1 && t.step >= 0 ? fmt::format("{}@{}", t.layer, t.step) : t.layer;
       try {
-        for (LayerGemmReplay& r : replay_linear_layer(t, label, options)) {
-          print_replay(r.replay);
+        for (LayerGemmReplay& r : replay_linear_layer(t, label, options, device_products)) {
+          print_replay(r.replay, args.device == "gpu" ? kDeviceModelWidth : kModelWidth);
           replays.push_back(std::move(r));
         }
       } catch (const Error& e) {
@@ -239,11 +279,18 @@ void add_gemm_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", args->threads, "worker threads (0 = all cores); never changes the results")
       ->capture_default_str();
   cmd->add_option("--json", args->json_path, "write the results as JSON (atomically)");
+  cmd->add_option("--device", args->device,
+                  "cpu, or gpu: also multiply each GEMM's quantized operands with cuBLASLt on the device (FP8 with "
+                  "per-tensor scales, fast accumulation off and on; bf16/fp16), as extra 'gpu:' models with their "
+                  "agreement with the matching CPU model; `tensor` recipes only")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "gpu"}));
   cmd->footer(
       "Examples:\n"
       "  fpscope gemm                                        # the bundled tiny-gpt dump\n"
       "  fpscope gemm dump/ --formats e4m3/e5m2,bf16 --recipes tensor,row --json out/gemm.json\n"
       "  fpscope gemm --k-sweep --k-max 16384 --models nv-h100-fp8,nv-h100-fp8-promote128\n"
+      "  fpscope gemm --device gpu --formats e4m3/e4m3 --recipes tensor  # cuBLASLt beside the CPU models\n"
       "Exit status: 0 all replayed; 1 some tensors could not be read or no layer was found; 2 usage error.");
   cmd->callback([args, &exit_code] { exit_code = run_gemm(*args); });
 }

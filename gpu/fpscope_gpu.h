@@ -1,4 +1,4 @@
-// gpu/fpscope_gpu.h: the public entry points of gpu/ (plain C++, no CUDA headers): device query, conversion sweeps, analysis statistics, tensor-core probes, cuBLASLt GEMM.
+// gpu/fpscope_gpu.h: the public entry points of gpu/ (plain C++, no CUDA headers): device query, conversion sweeps, analysis statistics, tensor-core probes, cuBLASLt GEMM (benchmark and replay).
 //
 // Built from the CUDA sources when nvcc is found at configure time, otherwise
 // from gpu/no_cuda.cpp, whose functions throw fpscope::Error saying so; callers
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "analysis/engine.h"
+#include "analysis/gemm.h"
 #include "analysis/validate.h"
 #include "core/format.h"
 #include "core/round.h"
@@ -136,5 +137,24 @@ double copy_bandwidth_bytes_per_second(std::uint64_t bytes = std::uint64_t{1} <<
 // cuBLASLt: throughput, and the error of a sampled set of outputs against the
 // fp64 product of the same inputs.
 std::vector<GemmBenchmark> benchmark_gemms(const GemmOptions& options);
+
+// ---- (5) one replayed GEMM through cuBLASLt (fpscope gemm --device gpu) ----
+
+// Why cuBLASLt cannot replay GEMMs of operand formats a x b under `recipe` (one
+// line), or "" when it can: `tensor` recipes only (one scale per operand, the
+// FP8 A/B_SCALE_POINTER), e4m3/e5m2 pairs but not e5m2 x e5m2, bf16 x bf16,
+// fp16 x fp16 (NUMERICS.md s5). Needs no device; every build has it.
+std::string gemm_replay_unsupported(const Format& a, const Format& b, const Recipe& recipe);
+
+// replay_gemm's quantized operands multiplied on device `device` by cuBLASLt,
+// D in fp32 (compute 32F): FP8 with the per-tensor scales as A/B_SCALE_POINTER,
+// FAST_ACCUM off ("gpu:cublaslt e4m3*e4m3 fp32-out", matching nv-h100-fp8-promote128)
+// and on ("... fast-accum", matching nv-h100-fp8); bf16/fp16 unscaled, their
+// scales applied to D in binary64 as replay_gemm does (matching nv-h100-hmma).
+// K, M and N are padded with zeros to multiples of 16 (cuBLASLt's alignment;
+// zero products leave the outputs unchanged). Usable as replay_gemm's
+// ExternalGemmProducts. Throws fpscope::Error for unsupported formats or recipes
+// (gemm_replay_unsupported), without a device, or in a build without CUDA.
+std::vector<ExternalGemmProduct> replay_gemm_on_device(const QuantizedGemm& q, int device = 0);
 
 }  // namespace fpscope::gpu

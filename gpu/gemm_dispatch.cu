@@ -1,7 +1,8 @@
-// gpu/gemm_dispatch.cu: host side of the cuBLASLt GEMMs (FP8 with per-tensor scales, fast accumulation on/off; BF16) and the copy-bandwidth baseline.
+// gpu/gemm_dispatch.cu: host side of the cuBLASLt GEMMs (FP8 with per-tensor scales, fast accumulation on/off; BF16): the 8192^3 benchmark, the replay of one quantized GEMM (fpscope gemm --device gpu), and the copy-bandwidth baseline.
 //
 // NUMERICS.md s5: FP8 on Hopper is TN only (A transposed), compute 32F, scale
-// type 32F, 16-byte aligned pointers and leading dimensions; D here is bf16.
+// type 32F, 16-byte aligned pointers and leading dimensions; D is bf16 in the
+// benchmark, fp32 in the replay (no output rounding beyond the accumulator's).
 // Layout: A is stored K x M column-major (lda = K), B K x N (ldb = K), so row i
 // of op(A) and column j of B are K contiguous elements; D is M x N (ldd = M).
 #include <cublasLt.h>
@@ -17,6 +18,7 @@
 #include "gpu/cuda_check.h"
 #include "gpu/fpscope_gpu.h"
 #include "gpu/gemm_fill_kernel.cuh"
+#include "gpu/gemm_replay_host.h"
 
 // cublasGetStatusString lives in libcublas, which this code does not otherwise
 // need, so the status is reported as its number (cublas_api.h lists them).
@@ -67,6 +69,43 @@ struct Handles {
   }
 };
 
+constexpr std::size_t kWorkspaceBytes = std::size_t{64} << 20;
+
+// One TN matmul D = alpha * op(A) * B (+ beta * C, C = D) with compute 32F.
+struct MatmulSetup {
+  cudaDataType_t a_type{}, b_type{}, d_type{};
+  std::uint64_t m = 0, n = 0, k = 0;  // multiples of 16 (NUMERICS.md s5)
+  bool fp8 = false;
+  bool fast_accum = false;          // FP8 only
+  const float* a_scale = nullptr;   // FP8 only: device pointers of the per-tensor dequantisation scales
+  const float* b_scale = nullptr;
+};
+
+// Creates h's handle, descriptors, layouts and preference for `s` and asks
+// cuBLASLt for one algorithm; false when it has none for this device.
+bool prepare_matmul(Handles& h, const MatmulSetup& s, cublasLtMatmulHeuristicResult_t& heuristic) {
+  FPSCOPE_CUBLAS_CHECK(cublasLtCreate(&h.lt));
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&h.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)));
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb)));
+  if (s.fp8) {
+    FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &s.a_scale, sizeof(s.a_scale)));
+    FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &s.b_scale, sizeof(s.b_scale)));
+    const std::int8_t fast = s.fast_accum ? 1 : 0;
+    FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
+  }
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&h.a, s.a_type, s.k, s.m, static_cast<std::int64_t>(s.k)));
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&h.b, s.b_type, s.k, s.n, static_cast<std::int64_t>(s.k)));
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&h.d, s.d_type, s.m, s.n, static_cast<std::int64_t>(s.m)));
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&h.pref));
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(h.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                           &kWorkspaceBytes, sizeof(kWorkspaceBytes)));
+  int found = 0;
+  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(h.lt, h.op, h.a, h.b, h.d, h.d, h.pref, 1, &heuristic, &found));
+  return found != 0;
+}
+
 void fill_random(unsigned char* out, std::uint64_t count, int bytes, const Format& f, std::uint64_t seed) {
   detail::fill_random_kernel<<<1024, 256>>>(out, count, bytes, f, seed);
   FPSCOPE_CUDA_CHECK(cudaGetLastError());
@@ -88,7 +127,6 @@ GemmBenchmark run_case(const GemmCase& g, const GemmOptions& o) {
   detail::DeviceBuffer<unsigned char> b(n * k * static_cast<std::uint64_t>(g.element_bytes));
   detail::DeviceBuffer<std::uint16_t> d(m * n);
   detail::DeviceBuffer<float> scales(2);
-  constexpr std::size_t kWorkspaceBytes = std::size_t{64} << 20;
   detail::DeviceBuffer<unsigned char> workspace(kWorkspaceBytes);
   fill_random(a.get(), m * k, g.element_bytes, f, 11);
   fill_random(b.get(), n * k, g.element_bytes, f, 12);
@@ -96,29 +134,9 @@ GemmBenchmark run_case(const GemmCase& g, const GemmOptions& o) {
   FPSCOPE_CUDA_CHECK(cudaMemcpy(scales.get(), host_scales, sizeof(host_scales), cudaMemcpyHostToDevice));
 
   Handles h;
-  FPSCOPE_CUBLAS_CHECK(cublasLtCreate(&h.lt));
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&h.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)));
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb)));
-  if (g.fp8) {
-    const float* a_scale = scales.get();
-    const float* b_scale = scales.get() + 1;
-    FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale, sizeof(a_scale)));
-    FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale, sizeof(b_scale)));
-    const std::int8_t fast = g.fast_accum ? 1 : 0;
-    FPSCOPE_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(h.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
-  }
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&h.a, g.ab_type, k, m, static_cast<std::int64_t>(k)));
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&h.b, g.ab_type, k, n, static_cast<std::int64_t>(k)));
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&h.d, CUDA_R_16BF, m, n, static_cast<std::int64_t>(m)));
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&h.pref));
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(h.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                           &kWorkspaceBytes, sizeof(kWorkspaceBytes)));
   cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  FPSCOPE_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(h.lt, h.op, h.a, h.b, h.d, h.d, h.pref, 1, &heuristic, &found));
-  if (found == 0) {
+  const MatmulSetup setup{g.ab_type, g.ab_type, CUDA_R_16BF, m, n, k, g.fp8, g.fast_accum, scales.get(), scales.get() + 1};
+  if (!prepare_matmul(h, setup, heuristic)) {
     result.unavailable = "cuBLASLt has no algorithm for this GEMM on this device";
     return result;
   }
@@ -167,7 +185,66 @@ GemmBenchmark run_case(const GemmCase& g, const GemmOptions& o) {
   return result;
 }
 
+cudaDataType_t cuda_type(detail::DeviceElement e) {
+  switch (e) {
+    case detail::DeviceElement::e4m3: return CUDA_R_8F_E4M3;
+    case detail::DeviceElement::e5m2: return CUDA_R_8F_E5M2;
+    case detail::DeviceElement::bf16: return CUDA_R_16BF;
+    case detail::DeviceElement::fp16: return CUDA_R_16F;
+  }
+  return CUDA_R_32F;
+}
+
 }  // namespace
+
+std::vector<ExternalGemmProduct> replay_gemm_on_device(const QuantizedGemm& q, int device) {
+  const std::vector<detail::DeviceGemmVariant> variants = detail::device_gemm_variants(q.a_element, q.b_element, q.recipe);
+  const detail::PackedGemmOperands p = detail::pack_operands(q);
+  std::vector<ExternalGemmProduct> out;
+  if (p.rows == 0 || p.cols == 0) return out;
+  FPSCOPE_CUDA_CHECK(cudaSetDevice(device));
+  detail::DeviceBuffer<std::uint8_t> a(p.a.size()), b(p.b.size());
+  detail::DeviceBuffer<float> d(p.rows_padded * p.cols_padded);
+  detail::DeviceBuffer<float> scales(2);
+  detail::DeviceBuffer<unsigned char> workspace(kWorkspaceBytes);
+  FPSCOPE_CUDA_CHECK(cudaMemcpy(a.get(), p.a.data(), a.bytes(), cudaMemcpyHostToDevice));
+  FPSCOPE_CUDA_CHECK(cudaMemcpy(b.get(), p.b.data(), b.bytes(), cudaMemcpyHostToDevice));
+  const float host_scales[2] = {p.a_scale_inv, p.b_scale_inv};
+  FPSCOPE_CUDA_CHECK(cudaMemcpy(scales.get(), host_scales, sizeof(host_scales), cudaMemcpyHostToDevice));
+  std::vector<float> host_d(d.size());
+  for (const detail::DeviceGemmVariant& v : variants) {
+    const bool fp8 = detail::is_fp8(v.a);
+    Handles h;
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    const MatmulSetup setup{cuda_type(v.a), cuda_type(v.b), CUDA_R_32F, p.rows_padded, p.cols_padded, p.depth_padded,
+                            fp8, v.fast_accum, scales.get(), scales.get() + 1};
+    if (!prepare_matmul(h, setup, heuristic)) {
+      throw Error("gemm --device gpu: cuBLASLt has no algorithm for " + v.name + " (" + std::to_string(p.rows_padded) +
+                  " x " + std::to_string(p.cols_padded) + " x " + std::to_string(p.depth_padded) + ") on this device");
+    }
+    const float alpha = 1.0f, beta = 0.0f;
+    FPSCOPE_CUDA_CHECK(cudaMemset(d.get(), 0, d.bytes()));
+    FPSCOPE_CUBLAS_CHECK(cublasLtMatmul(h.lt, h.op, &alpha, a.get(), h.a, b.get(), h.b, &beta, d.get(), h.d, d.get(),
+                                        h.d, &heuristic.algo, workspace.get(), kWorkspaceBytes, nullptr));
+    FPSCOPE_CUDA_CHECK(cudaGetLastError());
+    FPSCOPE_CUDA_CHECK(cudaMemcpy(host_d.data(), d.get(), d.bytes(), cudaMemcpyDeviceToHost));
+    ExternalGemmProduct e;
+    e.model = v.name;
+    e.matching_model = v.matching_model;
+    if (fp8) {
+      // cuBLASLt applied scale_a * scale_b to the fp32 accumulator in its epilogue and
+      // stored D in fp32: the CPU model's scaled product is rounded to fp32 to compare.
+      e.product = detail::unpack_product(host_d, p, 1.0);
+      e.output_format = parse_format("fp32");
+    } else {
+      // Unscaled on the device; the scales applied here in binary64, exactly as replay_gemm
+      // does for its models (the product of two fp32 scales is exact in binary64).
+      e.product = detail::unpack_product(host_d, p, static_cast<double>(p.a_scale_inv) * static_cast<double>(p.b_scale_inv));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
 
 double copy_bandwidth_bytes_per_second(std::uint64_t bytes, int iterations) {
   detail::DeviceBuffer<unsigned char> src(bytes), dst(bytes);

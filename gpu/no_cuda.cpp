@@ -18,5 +18,6 @@ std::vector<AnalysisBenchmark> benchmark_analysis(const AnalysisBenchmarkOptions
 std::vector<ProbeResult> probe_tensor_cores(const ProbeOptions&) { no_cuda("probe-tensor-cores"); }
 double copy_bandwidth_bytes_per_second(std::uint64_t, int) { no_cuda("copy bandwidth"); }
 std::vector<GemmBenchmark> benchmark_gemms(const GemmOptions&) { no_cuda("GEMM benchmark"); }
+std::vector<ExternalGemmProduct> replay_gemm_on_device(const QuantizedGemm&, int) { no_cuda("gemm --device gpu"); }
 
 }  // namespace fpscope::gpu

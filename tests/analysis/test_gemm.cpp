@@ -237,5 +237,77 @@ TEST(gemm_json, replay_document_has_the_split_and_the_sampling) {
   EXPECT_EQ(j["input_quantization"]["rel_error_histogram"]["counts"].size(), 13u);
 }
 
+// The external-products hook (gpu/'s cuBLASLt replay through the CLI): it sees the
+// quantized operands the models take; its products are compared like a model's,
+// and the agreement with the matching model counts bit-identical outputs.
+TEST(gemm_external, products_from_the_hook_are_compared_and_agree_with_their_model) {
+  const GemmOperands ops = synthetic_operands(GemmShape{6, 5, 70}, 0.5, 3);
+  const Format e4m3 = parse_format("e4m3");
+  const Format fp32 = parse_format("fp32");
+  const AccumulationModel fp8 = parse_accumulation_model("nv-h100-fp8");
+  int calls = 0;
+  const ExternalGemmProducts hook = [&](const QuantizedGemm& q) {
+    ++calls;
+    EXPECT_EQ(q.shape.rows, 6u);
+    EXPECT_EQ(q.a.size(), 6u * 70u);
+    EXPECT_EQ(q.b_scale_inv.size(), 5u);
+    EXPECT_EQ(q.recipe.kind, RecipeKind::tensor);
+    // Values of the element format (encode is exact on them).
+    for (double v : q.a) EXPECT_EQ(encode(v, q.a_element, Rounding{}).flags, 0u) << v;
+    // The model's product computed here, independently of replay_gemm's loop.
+    std::vector<double> model(30);
+    model_gemm(fp8, q.a, q.a_element, q.b, q.b_element, q.shape, model, 1);
+    for (std::size_t i = 0; i < 6; ++i) {
+      for (std::size_t j = 0; j < 5; ++j) model[i * 5 + j] *= q.a_scale_inv[i] * q.b_scale_inv[j];
+    }
+    std::vector<double> as_fp32(model);
+    for (double& v : as_fp32) v = static_cast<double>(static_cast<float>(v));
+    std::vector<double> one_off(model);
+    one_off[7] = std::nextafter(one_off[7], 1e300);
+    return std::vector<ExternalGemmProduct>{{"same", model, "nv-h100-fp8", std::nullopt},
+                                            {"fp32-stored", as_fp32, "nv-h100-fp8", fp32},
+                                            {"one-off", one_off, "nv-h100-fp8", std::nullopt},
+                                            {"unmatched", model, "", std::nullopt}};
+  };
+  const GemmReplay r =
+      replay_gemm(ops, e4m3, e4m3, parse_gemm_recipe("tensor"), models_of({"nv-h100-fp8"}), 1, hook);
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(r.models.size(), 5u);
+  EXPECT_FALSE(r.models[0].agreement.has_value());
+  for (std::size_t i : {1u, 2u}) {
+    SCOPED_TRACE(r.models[i].model);
+    ASSERT_TRUE(r.models[i].agreement.has_value());
+    EXPECT_EQ(r.models[i].agreement->model, "nv-h100-fp8");
+    EXPECT_EQ(r.models[i].agreement->outputs, 30u);
+    EXPECT_EQ(r.models[i].agreement->bit_identical, 30u);
+    EXPECT_EQ(r.models[i].agreement->max_rel_diff, 0.0);
+  }
+  // The same product compares exactly as the model does.
+  EXPECT_EQ(r.models[1].total.error_sum_squares, r.models[0].total.error_sum_squares);
+  EXPECT_EQ(r.models[1].accumulation.max_rel_error, r.models[0].accumulation.max_rel_error);
+  ASSERT_TRUE(r.models[3].agreement.has_value());
+  EXPECT_EQ(r.models[3].agreement->bit_identical, 29u);
+  EXPECT_GT(r.models[3].agreement->max_rel_diff, 0.0);
+  EXPECT_LT(r.models[3].agreement->max_rel_diff, 1e-15);
+  EXPECT_FALSE(r.models[4].agreement.has_value());
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["models"][3]["agreement"]["bit_identical"], 29);
+  EXPECT_NEAR(j["models"][3]["agreement"]["bit_identical_fraction"].get<double>(), 29.0 / 30.0, 1e-15);
+  EXPECT_FALSE(j["models"][4].contains("agreement"));
+}
+
+TEST(gemm_external, a_product_of_the_wrong_size_is_refused) {
+  const GemmOperands ops = synthetic_operands(GemmShape{4, 3, 16}, 0.5, 3);
+  const ExternalGemmProducts hook = [](const QuantizedGemm&) {
+    return std::vector<ExternalGemmProduct>{{"gpu:short", std::vector<double>(5), "", std::nullopt}};
+  };
+  try {
+    replay_gemm(ops, parse_format("e4m3"), parse_format("e4m3"), parse_gemm_recipe("tensor"), {}, 1, hook);
+    ADD_FAILURE() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "gemm: the external product 'gpu:short' has 5 outputs, expected 4 x 3");
+  }
+}
+
 }  // namespace
 }  // namespace fpscope
