@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -77,6 +79,20 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+// `fpscope <command> --device gpu` where this build has no CUDA or no device:
+// one line on stderr naming the command, nothing on stdout, exit 2 (usage).
+inline void expect_gpu_unavailable(const RunResult& r, const std::string& command) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  const std::vector<std::string> lines = lines_of(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  const std::string prefix = "fpscope: " + command + " --device gpu: ";
+  const bool no_cuda =
+      lines[0] == prefix + "this fpscope was built without CUDA (nvcc was not found at configure time)";
+  const bool no_device = lines[0].rfind(prefix + "no CUDA device", 0) == 0;
+  EXPECT_TRUE(no_cuda || no_device) << lines[0];
 }
 
 }  // namespace fpscope::test

@@ -21,14 +21,7 @@ void expect_usage_error(const RunResult& r, const std::string& line) {
 TEST(cli_gemm_device, gpu_without_cuda_or_device_is_a_usage_error) {
   const RunResult r = run_fpscope({"gemm", "--device", "gpu", "--formats", "e4m3/e4m3", "--recipes", "tensor"});
   if (r.exit_code == 0) GTEST_SKIP() << "skipped: this build has CUDA and a device is present";
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-  const std::vector<std::string> lines = lines_of(r.err);
-  ASSERT_EQ(lines.size(), 1u) << r.err;
-  const bool no_cuda =
-      lines[0] == "fpscope: gemm --device gpu: this fpscope was built without CUDA (nvcc was not found at configure time)";
-  const bool no_device = lines[0].rfind("fpscope: gemm --device gpu: no CUDA device", 0) == 0;
-  EXPECT_TRUE(no_cuda || no_device) << lines[0];
+  expect_gpu_unavailable(r, "gemm");
 }
 
 // Refused before the device is looked for, so these hold with or without one.

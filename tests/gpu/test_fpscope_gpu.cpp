@@ -14,6 +14,7 @@
 
 #include "core/accumulate.h"
 #include "core/error.h"
+#include "tests/gpu/require_device.h"
 
 namespace fpscope::gpu {
 namespace {
@@ -72,17 +73,6 @@ TEST(fpscope_gpu, conversions_available_per_architecture) {
 }
 
 #else  // FPSCOPE_GPU_DEVICE_TESTS
-
-// Skips (visibly) unless a CUDA device is present.
-#define FPSCOPE_REQUIRE_DEVICE()                                                    \
-  do {                                                                              \
-    if (!built_with_cuda()) GTEST_SKIP() << "skipped: no CUDA device (built without CUDA)"; \
-    try {                                                                           \
-      device_info();                                                                \
-    } catch (const Error& e) {                                                      \
-      GTEST_SKIP() << "skipped: no CUDA device (" << e.what() << ")";               \
-    }                                                                               \
-  } while (0)
 
 // Every conversion the device has, on a strided sweep: nothing but NaN-encoding
 // differences (the CUDA headers' host paths agree with encode() apart from the

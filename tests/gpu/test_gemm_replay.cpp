@@ -17,6 +17,7 @@
 #include "core/round.h"
 #include "core/scaling.h"
 #include "gpu/fpscope_gpu.h"
+#include "tests/gpu/require_device.h"
 
 namespace fpscope::gpu {
 namespace {
@@ -244,16 +245,6 @@ TEST(gemm_replay_host, a_build_without_cuda_says_so) {
 }
 
 #else  // FPSCOPE_GPU_DEVICE_TESTS
-
-#define FPSCOPE_REQUIRE_DEVICE()                                                            \
-  do {                                                                                      \
-    if (!built_with_cuda()) GTEST_SKIP() << "skipped: no CUDA device (built without CUDA)"; \
-    try {                                                                                   \
-      device_info();                                                                        \
-    } catch (const Error& e) {                                                              \
-      GTEST_SKIP() << "skipped: no CUDA device (" << e.what() << ")";                       \
-    }                                                                                       \
-  } while (0)
 
 const GemmModelResult& model_named(const GemmReplay& r, const std::string& name) {
   for (const GemmModelResult& m : r.models) {

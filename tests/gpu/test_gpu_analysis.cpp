@@ -24,6 +24,7 @@
 #include "gpu/analysis_host.h"
 #include "gpu/fpscope_gpu.h"
 #include "tests/analysis/memory_reader.h"
+#include "tests/gpu/require_device.h"
 
 namespace fpscope::gpu {
 namespace {
@@ -312,16 +313,6 @@ TEST(gpu_analysis, make_chunk_evaluator_without_a_device_throws) {
 }
 
 #else  // FPSCOPE_GPU_DEVICE_TESTS
-
-#define FPSCOPE_REQUIRE_DEVICE()                                                              \
-  do {                                                                                        \
-    if (!built_with_cuda()) GTEST_SKIP() << "skipped: no CUDA device (built without CUDA)";  \
-    try {                                                                                     \
-      device_info();                                                                          \
-    } catch (const Error& e) {                                                                \
-      GTEST_SKIP() << "skipped: no CUDA device (" << e.what() << ")";                         \
-    }                                                                                         \
-  } while (0)
 
 // The device evaluator equals the CPU engine (one evaluator for every tensor: its buffers grow and are reused).
 TEST(gpu_analysis_device, equals_cpu_engine) {
