@@ -203,6 +203,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
   const ExactSum minus_chunk_sum = chunk_sum.negated();
   // Compared elements per encoding (kQFromCounts), zeroed again by each fold.
   static thread_local std::vector<std::uint64_t> encoding_counts(std::size_t{1} << kTableBits, 0);
+  std::uint64_t* const counts = encoding_counts.data();
   QuantSumBuffers& qs = *quant_sums;
   auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
   for (std::size_t k = 0; k < prepared.size(); ++k) {
@@ -235,8 +236,8 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
           const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
           const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
           st.add_with<ExactSumBuffer, kSharing>(x, decoded * s.scale_inv, e.flags, result_class, qs.error,
-                                                qs.sq_error, qs.rel_error, qs.xq, qs.qq, qs.xx,
-                                                encoding_counts.data(), e.bits);
+                                                qs.sq_error, qs.rel_error, qs.xq, qs.qq, qs.xx, counts,
+                                                e.bits);
         }
       }
     };
@@ -260,9 +261,9 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
       st.sum_error.merge(minus_chunk_sum);
       apply.template operator()<kByCounts>(s, c.row0, r_end, c.col0, c_end);
       for (std::size_t b = 0; b < table->decoded.size(); ++b) {
-        const std::uint64_t n = encoding_counts[b];
+        const std::uint64_t n = counts[b];
         if (n == 0) continue;
-        encoding_counts[b] = 0;
+        counts[b] = 0;
         const double q = table->decoded[b] * s.scale_inv;  // as the element loop computes it
         st.sum_error.add_multiple(q, n);
         st.sum_qq.add_multiple(q * q, n);

@@ -12,22 +12,14 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "tests/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-class AtomicFileTest : public ::testing::Test {
+class AtomicFileTest : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fpscope_atomic_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Every entry of the directory, so a test can see that no temp file is left.
   std::size_t entry_count() const {
     return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
@@ -39,7 +31,6 @@ class AtomicFileTest : public ::testing::Test {
     return s.str();
   }
 
-  fs::path dir_;
 };
 
 TEST_F(AtomicFileTest, commit_makes_the_file_visible) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 
@@ -53,17 +54,8 @@ std::string write_safetensors(const std::string& path, const std::vector<Tensor>
   return path;
 }
 
-class GemmLayers : public ::testing::Test {
+class GemmLayers : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("fpscope_gemm_layers_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
 };
 
 TEST_F(GemmLayers, collects_linear_layers_with_input_and_weight_only) {

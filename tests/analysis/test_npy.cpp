@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "tests/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using fpscope::DType;
@@ -212,15 +213,8 @@ TEST(npy_header, shape_and_size_mismatches) {
   expect_error(npy_bytes(dict_for("<f4", many + ")"), 4), "more than 64 dimensions");
 }
 
-class NpyFileTest : public ::testing::Test {
+class NpyFileTest : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fpscope_npy_" + std::to_string(::getpid()) + "_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string write_bytes(const std::string& name, const std::string& bytes) {
     const std::string p = (dir_ / name).string();
     std::ofstream(p, std::ios::binary) << bytes;
@@ -233,7 +227,6 @@ class NpyFileTest : public ::testing::Test {
     fpscope::write_npy(p, dtype, shape, std::as_bytes(std::span(values)));
     return p;
   }
-  fs::path dir_;
 };
 
 TEST_F(NpyFileTest, write_then_read_float32_across_chunk_boundaries) {

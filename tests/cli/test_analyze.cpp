@@ -15,6 +15,7 @@
 #include "core/format.h"
 #include "core/round.h"
 #include "tests/cli/run_fpscope.h"
+#include "tests/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using fpscope::test::lines_of;
@@ -23,17 +24,8 @@ using fpscope::test::run_fpscope;
 
 namespace {
 
-class CliAnalyze : public ::testing::Test {
+class CliAnalyze : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("fpscope_cli_analyze_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // A safetensors file with float32 tensors (8-byte header length, JSON header, data).
   std::string write_safetensors(const std::string& name,
                                 const std::vector<std::pair<std::string, std::vector<float>>>& tensors) {
@@ -62,7 +54,6 @@ class CliAnalyze : public ::testing::Test {
     return v;
   }
 
-  fs::path dir_;
 };
 
 TEST_F(CliAnalyze, writes_json_and_csv_identical_for_any_threads_and_chunks) {

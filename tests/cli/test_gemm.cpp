@@ -16,6 +16,7 @@
 #include "core/format.h"
 #include "core/round.h"
 #include "tests/cli/run_fpscope.h"
+#include "tests/temp_dir_test.h"
 
 #ifndef FPSCOPE_SOURCE_DIR
 #error "FPSCOPE_SOURCE_DIR must name the source tree (tests/cli/CMakeLists.txt)"
@@ -49,17 +50,8 @@ std::vector<float> gaussian(std::size_t n, unsigned seed, float sigma) {
   return v;
 }
 
-class CliGemm : public ::testing::Test {
+class CliGemm : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("fpscope_cli_gemm_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // A float32 safetensors file without metadata: the layer and role come from the
   // names (<layer>:input, <layer>.weight, <layer>:grad_output; analysis/README.md).
   std::string write_safetensors(const std::string& name, const std::vector<Tensor>& tensors) {
@@ -78,7 +70,6 @@ class CliGemm : public ::testing::Test {
     return path(name);
   }
 
-  fs::path dir_;
 };
 
 constexpr std::size_t kTokens = 8, kIn = 32, kOut = 16;

@@ -14,6 +14,7 @@
 #include "core/random.h"
 #include "core/round.h"
 #include "tests/cli/run_fpscope.h"
+#include "tests/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using fpscope::DType;
@@ -23,19 +24,8 @@ using fpscope::test::run_fpscope;
 
 namespace {
 
-class CliQuantize : public ::testing::Test {
+class CliQuantize : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("fpscope_cli_quantize_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // Values spanning the interesting ranges: normal, subnormal for the narrow formats,
   // beyond their maxima, ties, signed zeros, inf and NaN.
   template <class Float>
@@ -69,7 +59,6 @@ class CliQuantize : public ::testing::Test {
     return v;
   }
 
-  fs::path dir_;
 };
 
 template <class Float>

@@ -9,6 +9,7 @@
 
 #include "tests/cli/run_fpscope.h"
 #include "tests/reports/result_doc.h"
+#include "tests/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using fpscope::test::read_whole_file;
@@ -16,21 +17,12 @@ using fpscope::test::run_fpscope;
 
 namespace {
 
-class CliReport : public ::testing::Test {
+class CliReport : public fpscope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("fpscope_cli_report_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
   std::string write_doc(const std::string& name, const nlohmann::json& doc) const {
     std::ofstream(path(name)) << doc.dump();
     return path(name);
   }
-  fs::path dir_;
 };
 
 TEST_F(CliReport, writes_html_and_markdown) {
