@@ -1,6 +1,8 @@
 // analysis/engine.cpp: the chunk plan, the amax pre-pass, the per-chunk evaluation of every combination, and the dataset loop.
 #include "analysis/engine.h"
 
+#include "analysis/fast_stats.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -99,12 +101,13 @@ constexpr int kTableBits = 16;
 struct FormatTable {
   std::vector<double> decoded;
   std::vector<Class> classes;
+  std::vector<std::uint32_t> subnormal;  // classes[b] == Class::subnormal, as a word for vector gathers
 };
 
 // What the CPU path adds to a PreparedCombination: decode tables and the RNE fast path.
 struct CpuPrepared {
   std::shared_ptr<const FormatTable> table;  // null for formats over kTableBits bits
-  // RNE through the float32 fast path (see rne_fast below); empty when it does not apply.
+  // RNE through the float32 fast path, evaluated by FastStatsTile; empty when it does not apply.
   std::optional<detail::FastParams> fast;
 };
 
@@ -122,44 +125,14 @@ std::shared_ptr<const FormatTable> format_table(const Format& f) {
   const std::uint64_t encodings = std::uint64_t{1} << bits;
   table->decoded.resize(encodings);
   table->classes.resize(encodings);
+  table->subnormal.resize(encodings);
   for (std::uint64_t b = 0; b < encodings; ++b) {
     table->decoded[b] = decode(b, f);
     table->classes[b] = classify(b, f);
+    table->subnormal[b] = table->classes[b] == Class::subnormal ? 1 : 0;
   }
   cache.emplace_back(f, table);
   return table;
-}
-
-// RNE of a double xs through the float32 fast path of core/fast_paths.h (bit-exact
-// with round_pack for every float32 input, tests/core/test_array_exhaustive.cpp).
-// y = float(xs) first rounds xs to float32; when y != xs this double rounding
-// gives encode(xs)'s result unless y is a midpoint of the format's grid: every
-// grid point and midpoint is a float32 (the fast path's formats have at most 22
-// fraction bits, and we require the midpoints near zero to be float32 too), so
-// no midpoint lies strictly between xs and y (it would be a float32 nearer to xs
-// than y); xs and y then lie between the same two midpoints and round alike.
-// The fast path reports a midpoint y itself (kEventTie). Ties with y != xs,
-// values above max finite (overflow), non-finite and out-of-float-range inputs
-// return false: the caller takes the generic encode(). Only the encoding is
-// needed here (flags: values up to max finite never overflow, the only flag the
-// statistics use).
-bool fast_params_usable(const Format& f, const Rounding& r) {
-  if (r.mode != Mode::rne || limits(f).total_bits > kTableBits) return false;
-  const ExponentRange range = exponent_range(f);
-  const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
-  return grid_exp - 1 >= -149 && detail::fast_path_applies(f);
-}
-
-FPSCOPE_FORCEINLINE bool rne_fast(double xs, const detail::FastParams& p, std::uint64_t& bits) {
-  const auto y = static_cast<float>(xs);
-  std::uint32_t events = 0;
-  const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::encoding,
-                                                     detail::FastRange::up_to_max_finite, true>(
-      std::bit_cast<std::uint32_t>(y), 0, p, events);
-  if ((events & detail::kEventAboveMaxFinite) != 0) return false;  // overflow candidates, inf, NaN
-  if ((events & detail::kEventTie) != 0 && static_cast<double>(y) != xs) return false;
-  bits = out;
-  return true;
 }
 
 double finite_abs(double x) {
@@ -172,9 +145,7 @@ std::vector<CpuPrepared> prepare_cpu(const std::vector<PreparedCombination>& pre
   for (std::size_t k = 0; k < prepared.size(); ++k) {
     const PreparedCombination& p = prepared[k];
     out[k].table = format_table(p.format);
-    if (fast_params_usable(p.format, p.rounding)) {
-      out[k].fast = detail::make_fast_params(p.format, p.rounding, detail::FastOutput::encoding);
-    }
+    out[k].fast = fast_stats_params(p.format, p.rounding);
   }
   return out;
 }
@@ -189,6 +160,12 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
   // zeroed once, not per tensor; every bind() is followed by a flush() that empties it.
   static thread_local std::unique_ptr<SourceSumBuffers> source_sums = std::make_unique<SourceSumBuffers>();
   static thread_local std::unique_ptr<QuantSumBuffers> quant_sums = std::make_unique<QuantSumBuffers>();
+  // This chunk's source magnitudes: the tiled combinations take their window's
+  // `normal` counts from them (QuantStats::kNormalWindowFromSource).
+  static thread_local std::unique_ptr<BinadeHistogram> chunk_magnitudes = std::make_unique<BinadeHistogram>();
+  static thread_local std::unique_ptr<FastStatsTile> tile = std::make_unique<FastStatsTile>();
+  BinadeHistogram& mags = *chunk_magnitudes;
+  mags = BinadeHistogram{};
   SourceSumBuffers& ss = *source_sums;
   ss.bind(source);
   // This chunk's sums of x and x*x, which the combinations take over (stats.h SumSharing).
@@ -196,8 +173,15 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
   ExactSum chunk_sq;
   ss.sum.bind(chunk_sum);
   ss.sum_sq.bind(chunk_sq);
-  for (const double x : buf) source.add_with(x, ss.sum, ss.sum_abs, ss.sum_sq);
+  add_source_values(buf, source, ss, mags);
   ss.flush();
+  source.magnitudes.merge(mags);
+  ChunkMagnitudes chunk_mags{&mags, BinadeHistogram::kBins, 0};
+  for (int b = 0; b < BinadeHistogram::kBins; ++b) {
+    if (mags.counts[static_cast<std::size_t>(b)] == 0) continue;
+    chunk_mags.lo = std::min(chunk_mags.lo, b);
+    chunk_mags.hi = b + 1;
+  }
   source.sum.merge(chunk_sum);
   source.sum_sq.merge(chunk_sq);
   const ExactSum minus_chunk_sum = chunk_sum.negated();
@@ -220,6 +204,12 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     const bool whole_chunk_scale = p.recipe.kind == RecipeKind::none || p.recipe.kind == RecipeKind::tensor ||
                                    p.recipe.kind == RecipeKind::delayed;
     const bool by_counts = whole_chunk_scale && table != nullptr && buf.size() >= 16 * table->decoded.size();
+    // RNE on the float32 fast path: the vectorised tiles of analysis/fast_stats.h.
+    const bool tiled = cp.fast.has_value() && table != nullptr;
+    const FastStatsFormat tile_format =
+        tiled ? FastStatsFormat{&*cp.fast, table->decoded.data(), table->classes.data(), table->subnormal.data(),
+                                p.format, p.rounding}
+              : FastStatsFormat{};
     // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
     auto apply = [&]<unsigned kSharing>(const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0,
                                         std::uint64_t c1) {
@@ -228,11 +218,8 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
         for (std::uint64_t j = c0; j < c1; ++j) {
           const double x = row[j - c0];
           const double xs = x * s.scale;
-          Encoded e{};
-          if (!cp.fast || !rne_fast(xs, *cp.fast, e.bits)) {
-            const std::uint32_t bits = stochastic ? sr_random_bits(seed, i * cols + j) : 0;
-            e = encode(xs, p.format, p.rounding, bits);
-          }
+          const std::uint32_t random = stochastic ? sr_random_bits(seed, i * cols + j) : 0;
+          const Encoded e = encode(xs, p.format, p.rounding, random);
           const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
           const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
           st.add_with<ExactSumBuffer, kSharing>(x, decoded * s.scale_inv, e.flags, result_class, qs.error,
@@ -252,10 +239,17 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     };
     constexpr unsigned kPerElement = QuantStats::kXxFromSource;
     constexpr unsigned kByCounts = QuantStats::kXxFromSource | QuantStats::kQFromCounts;
+    auto quantize = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
+      if (!tiled) {
+        apply.template operator()<kPerElement>(s, r0, r1, c0, c1);
+        return;
+      }
+      for (std::uint64_t i = r0; i < r1; ++i) tile->add_run(&at(i, c0), c1 - c0, s);
+    };
     // The recipes with one scale for the chunk.
     auto apply_whole = [&](const Scale& s) {
-      if (!by_counts) {
-        apply.template operator()<kPerElement>(s, c.row0, r_end, c.col0, c_end);
+      if (tiled || !by_counts) {
+        quantize(s, c.row0, r_end, c.col0, c_end);
         return;
       }
       st.sum_error.merge(minus_chunk_sum);
@@ -269,6 +263,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
         st.sum_qq.add_multiple(q * q, n);
       }
     };
+    if (tiled) tile->begin(tile_format, st, qs, chunk_mags);
     switch (p.recipe.kind) {
       case RecipeKind::none:
         apply_whole(Scale{});
@@ -279,18 +274,18 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
         break;
       case RecipeKind::col:
         for (std::uint64_t i = c.row0; i < r_end; ++i) {
-          for (std::uint64_t j = c.col0; j < c_end; ++j) apply.template operator()<kPerElement>(p.col_scales[j], i, i + 1, j, j + 1);
+          for (std::uint64_t j = c.col0; j < c_end; ++j) quantize(p.col_scales[j], i, i + 1, j, j + 1);
         }
         break;
       case RecipeKind::row:
         for (std::uint64_t i = c.row0; i < r_end; ++i) {
           if (!p.row_scales.empty()) {
-            apply.template operator()<kPerElement>(p.row_scales[i], i, i + 1, c.col0, c_end);
+            quantize(p.row_scales[i], i, i + 1, c.col0, c_end);
           } else {
             const double amax = group_amax(i, i + 1, c.col0, c_end);
             const Scale s = amax_scale(amax, p.element, p.recipe);
             st.add_scale(s, amax > 0.0);
-            apply.template operator()<kPerElement>(s, i, i + 1, c.col0, c_end);
+            quantize(s, i, i + 1, c.col0, c_end);
           }
         }
         break;
@@ -314,12 +309,13 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
               s = amax_scale(amax, p.element, p.recipe);
             }
             st.add_scale(s, amax > 0.0);
-            apply.template operator()<kPerElement>(s, r0, r1, c0, c1);
+            quantize(s, r0, r1, c0, c1);
           }
         }
         break;
       }
     }
+    if (tiled) tile->finish();
     qs.flush();
   }
 }

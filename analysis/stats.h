@@ -331,10 +331,11 @@ struct SourceStats {
   ExactSum sum_sq;   // each x*x rounded to double, then summed exactly
   BinadeHistogram magnitudes;
 
-  void add(double x) { add_with(x, sum, sum_abs, sum_sq); }
-  // add() with the sums going to `s_*` (ExactSum or an ExactSumBuffer bound to ours).
+  void add(double x) { add_with(x, sum, sum_abs, sum_sq, magnitudes); }
+  // add() with the sums going to `s_*` (ExactSum or an ExactSumBuffer bound to
+  // ours) and the magnitude to `mags` (the engine keeps each chunk's own).
   template <class Sum>
-  void add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq);
+  void add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq, BinadeHistogram& mags);
   void merge(const SourceStats& other);
   std::uint64_t finite() const { return count - nans - infs; }
 };
@@ -380,7 +381,15 @@ struct QuantStats {
   //   back for the finite elements not compared, and adds to sum_error only the
   //   rounding error of q - x (TwoSum: q - x == e + err exactly, so the sum of e is
   //   sum q - sum x - sum err), which is zero unless q - x is inexact in double.
-  enum SumSharing : unsigned { kSumsPerElement = 0, kXxFromSource = 1, kQFromCounts = 2 };
+  // - kNormalWindowFromSource: the caller adds the window's `normal` outcomes
+  //   (each finite non-zero source element whose outcome is none of the others)
+  //   from the chunk's source magnitudes; add_with adds only the other outcomes.
+  enum SumSharing : unsigned {
+    kSumsPerElement = 0,
+    kXxFromSource = 1,
+    kQFromCounts = 2,
+    kNormalWindowFromSource = 4,
+  };
   template <class Sum, unsigned kSharing = kSumsPerElement>
   void add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error, Sum& s_sq_error,
                 Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx, std::uint64_t* counts = nullptr,
@@ -391,9 +400,9 @@ struct QuantStats {
 };
 
 template <class Sum>
-void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq) {
+void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq, BinadeHistogram& mags) {
   ++count;
-  magnitudes.add(x);
+  mags.add(x);
   if (std::isnan(x)) {
     ++nans;
     return;
@@ -422,6 +431,7 @@ FPSCOPE_FORCEINLINE void QuantStats::add_with(double x, double q, std::uint8_t f
                                               std::uint64_t* counts, std::uint64_t bits) {
   constexpr bool xx_from_source = (kSharing & kXxFromSource) != 0;
   constexpr bool q_from_counts = (kSharing & kQFromCounts) != 0;
+  constexpr bool normal_window_from_source = (kSharing & kNormalWindowFromSource) != 0;
   ++count;
   if (std::isnan(x)) return;
   const bool source_finite = std::isfinite(x);
@@ -441,7 +451,7 @@ FPSCOPE_FORCEINLINE void QuantStats::add_with(double x, double q, std::uint8_t f
     } else if (result_class == Class::subnormal) {
       outcome = WindowHistogram::subnormal;
     }
-    window.add(binade_of(x), outcome);
+    if (!normal_window_from_source || outcome != WindowHistogram::normal) window.add(binade_of(x), outcome);
   }
   if (!std::isfinite(q)) {
     if constexpr (xx_from_source) {

@@ -21,18 +21,11 @@
 #include "core/random.h"
 
 // The fast loops are compiled three times, for AVX-512, for AVX2 and for the
-// baseline ISA, and the widest the CPU supports is picked at run time (function
-// multiversioning by hand: GCC and Clang cannot multiversion templates, and the
-// best Philox layout differs between AVX-512 and AVX2). Everything else is
-// portable C++ that the compiler vectorises at the Release build's -O3.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FPSCOPE_X86_KERNELS 1
-#define FPSCOPE_TARGET_AVX512 \
-  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2,popcnt")))
-#define FPSCOPE_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
-#else
-#define FPSCOPE_X86_KERNELS 0
-#endif
+// baseline ISA (core/config.h FPSCOPE_TARGET_*), and the widest the CPU supports
+// is picked at run time (function multiversioning by hand: GCC and Clang cannot
+// multiversion templates, and the best Philox layout differs between AVX-512 and
+// AVX2). Everything else is portable C++ that the compiler vectorises at the
+// Release build's -O3.
 
 namespace fpscope {
 namespace {

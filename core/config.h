@@ -11,6 +11,18 @@
 #define FPSCOPE_FORCEINLINE inline __attribute__((always_inline))
 #endif
 
+// x86-64 kernels compiled for wider instruction sets than the build's baseline,
+// one function per ISA, picked at run time by detail::detected_kernel_isa()
+// (core/fast_paths.h): core/array.cpp, analysis/fast_stats.cpp.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
+#define FPSCOPE_X86_KERNELS 1
+#define FPSCOPE_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2,popcnt")))
+#define FPSCOPE_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2,popcnt")))
+#else
+#define FPSCOPE_X86_KERNELS 0
+#endif
+
 namespace fpscope::detail {
 
 // Number of leading zero bits of a non-zero 64-bit value.

@@ -24,6 +24,7 @@
 #include "gpu/analysis_host.h"
 #include "gpu/fpscope_gpu.h"
 #include "tests/analysis/memory_reader.h"
+#include "tests/analysis/stats_equal.h"
 #include "tests/gpu/require_device.h"
 
 namespace fpscope::gpu {
@@ -32,6 +33,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+using testing_support::expect_same;
 using testing_support::MemoryReader;
 
 struct TestTensor {
@@ -90,54 +92,6 @@ std::vector<TestTensor> test_tensors() {
   make("column", {77, 1}, [&](std::size_t) { return static_cast<double>(static_cast<float>(normal(rng))); });
   make("rank3", {5, 3, 35}, [&](std::size_t) { return static_cast<double>(static_cast<float>(normal(rng) * 1e3)); });
   return out;
-}
-
-void expect_same_scales(const ScaleSummary& a, const ScaleSummary& b, const std::string& where) {
-  EXPECT_EQ(a.count, b.count) << where;
-  EXPECT_EQ(a.saturated, b.saturated) << where;
-  EXPECT_EQ(a.underflowed, b.underflowed) << where;
-  EXPECT_EQ(a.scale_min, b.scale_min) << where;
-  EXPECT_EQ(a.scale_max, b.scale_max) << where;
-  EXPECT_EQ(a.scale_inv_min, b.scale_inv_min) << where;
-  EXPECT_EQ(a.scale_inv_max, b.scale_inv_max) << where;
-}
-
-void expect_same(const QuantStats& a, const QuantStats& b, const std::string& where) {
-  EXPECT_EQ(a.count, b.count) << where;
-  EXPECT_EQ(a.compared, b.compared) << where;
-  EXPECT_EQ(a.exact, b.exact) << where;
-  EXPECT_EQ(a.underflow_to_zero, b.underflow_to_zero) << where;
-  EXPECT_EQ(a.subnormal, b.subnormal) << where;
-  EXPECT_EQ(a.overflow, b.overflow) << where;
-  EXPECT_EQ(a.nan_produced, b.nan_produced) << where;
-  EXPECT_EQ(a.rel_count, b.rel_count) << where;
-  EXPECT_EQ(a.max_abs_error, b.max_abs_error) << where;
-  EXPECT_EQ(a.max_rel_error, b.max_rel_error) << where;
-  EXPECT_TRUE(a.sum_error == b.sum_error) << where << ": sum_error " << a.sum_error.value() << " vs " << b.sum_error.value();
-  EXPECT_TRUE(a.sum_sq_error == b.sum_sq_error) << where;
-  EXPECT_TRUE(a.sum_rel_error == b.sum_rel_error) << where;
-  EXPECT_TRUE(a.sum_xq == b.sum_xq) << where;
-  EXPECT_TRUE(a.sum_qq == b.sum_qq) << where;
-  EXPECT_TRUE(a.sum_xx == b.sum_xx) << where;
-  EXPECT_TRUE(a.window == b.window) << where;
-  EXPECT_TRUE(a.rel_error == b.rel_error) << where;
-  expect_same_scales(a.scales, b.scales, where);
-}
-
-void expect_same(const SourceStats& a, const SourceStats& b, const std::string& where) {
-  EXPECT_EQ(a.count, b.count) << where;
-  EXPECT_EQ(a.zeros, b.zeros) << where;
-  EXPECT_EQ(a.nans, b.nans) << where;
-  EXPECT_EQ(a.infs, b.infs) << where;
-  // Bit for bit: both order -0 below +0 (stats.h ordered_min / ordered_max, the device's order keys).
-  EXPECT_EQ(std::bit_cast<std::uint64_t>(a.min), std::bit_cast<std::uint64_t>(b.min)) << where;
-  EXPECT_EQ(std::bit_cast<std::uint64_t>(a.max), std::bit_cast<std::uint64_t>(b.max)) << where;
-  EXPECT_EQ(a.amax, b.amax) << where;
-  EXPECT_EQ(a.amin_nonzero, b.amin_nonzero) << where;
-  EXPECT_TRUE(a.sum == b.sum) << where;
-  EXPECT_TRUE(a.sum_abs == b.sum_abs) << where;
-  EXPECT_TRUE(a.sum_sq == b.sum_sq) << where;
-  EXPECT_TRUE(a.magnitudes == b.magnitudes) << where;
 }
 
 struct Sweep {

@@ -1,0 +1,482 @@
+// analysis/fast_stats.cpp: FastStatsTile's passes (rounding, per-element statistics, exact sums), compiled per ISA.
+//
+// The passes are plain loops over the tile's arrays that GCC vectorises at -O3
+// (the rounding and the per-element pass, gathers included, with AVX-512 or
+// AVX2), and explicit 8-lane vectors (GCC/Clang vector extensions) where the
+// compiler would not vectorise a floating-point reduction on its own. This file
+// is compiled with -ffp-contract=off (analysis/CMakeLists.txt): a fused
+// multiply-add would change q - x and the extraction's hi.
+#include "analysis/fast_stats.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <memory>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+namespace fpscope {
+namespace {
+
+using Arrays = FastStatsTile::Arrays;
+constexpr std::size_t kSize = FastStatsTile::kSize;
+constexpr std::size_t kLanes = 8;
+static_assert(kSize % kLanes == 0);
+
+using V8d = double __attribute__((vector_size(64)));
+using V8u = std::uint64_t __attribute__((vector_size(64)));
+
+FPSCOPE_FORCEINLINE V8d load8(const double* p) {
+  V8d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+FPSCOPE_FORCEINLINE void store8(double* p, V8d v) { std::memcpy(p, &v, sizeof v); }
+FPSCOPE_FORCEINLINE V8d abs8(V8d v) {
+  return reinterpret_cast<V8d>(reinterpret_cast<V8u>(v) & std::uint64_t{0x7FFF'FFFF'FFFF'FFFF});
+}
+FPSCOPE_FORCEINLINE V8d max8(V8d a, V8d b) { return a > b ? a : b; }  // no NaN here
+
+// RelErrorHistogram::bin_of as arrays per exponent field, for gathers.
+struct RelBinTables {
+  std::uint64_t first[2048];  // 64-bit like the index and `edge`: GCC then vectorises the gathers
+  double edge[2048];
+};
+constexpr RelBinTables make_rel_bin_tables() {
+  RelBinTables t{};
+  for (std::size_t f = 0; f < 2048; ++f) {
+    t.first[f] = static_cast<std::uint64_t>(detail::kRelErrorBinadeBins[f].first);
+    t.edge[f] = detail::kRelErrorBinadeBins[f].edge;
+  }
+  return t;
+}
+constexpr RelBinTables kRelBins = make_rel_bin_tables();
+
+// Pass 1: each element's encoding, or the flag that the fast path does not take it
+// (the same test as the engine's scalar rne_fast()).
+FPSCOPE_FORCEINLINE void round_pass(Arrays& a, std::size_t n, const detail::FastParams& p) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double xs = a.x[i] * a.scale[i];
+    const auto y = static_cast<float>(xs);
+    std::uint32_t events = 0;
+    const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::encoding,
+                                                       detail::FastRange::up_to_max_finite, true>(
+        std::bit_cast<std::uint32_t>(y), 0, p, events);
+    const std::uint32_t moved_tie = detail::mask_if(static_cast<double>(y) != xs) & events & detail::kEventTie;
+    const std::uint32_t slow = detail::mask_if(((events & detail::kEventAboveMaxFinite) | moved_tie) != 0);
+    a.bits[i] = out & ~slow;
+    a.flags[i] = ~slow & FastStatsTile::kFast;
+  }
+}
+
+// Branch-free selects (GCC leaves `c ? a : b` on doubles as control flow, which stops vectorisation).
+FPSCOPE_FORCEINLINE std::uint64_t mask64(bool c) { return 0 - static_cast<std::uint64_t>(c); }
+FPSCOPE_FORCEINLINE double keep_if(std::uint64_t mask, double v) {
+  return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & mask);
+}
+FPSCOPE_FORCEINLINE std::uint32_t flag_if(bool c, std::uint32_t flag) { return static_cast<std::uint32_t>(c) * flag; }
+
+// Pass 2: per element the five summands (zero for elements not fast), the flags and the relative-error bin.
+FPSCOPE_FORCEINLINE void element_pass(Arrays& a, std::size_t n, const double* __restrict decoded,
+                                      const std::uint32_t* __restrict subnormal) {
+  constexpr double kTopEdge = RelErrorHistogram::kEdges[RelErrorHistogram::kBins - 1];
+  constexpr auto kLastBin = static_cast<std::uint32_t>(RelErrorHistogram::kBins - 1);
+  constexpr double kMax = std::numeric_limits<double>::max();
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = a.x[i];
+    const double q = decoded[a.bits[i]] * a.scale_inv[i];
+    const double e = q - x;
+    const double ee = e * e;
+    const double xq = x * q;
+    const double qq = q * q;
+    // Rounded by the fast path, and every summand finite (huge scaled values can
+    // overflow a product: those go to add_with, whose sums take infinities).
+    const bool fast = (a.flags[i] != 0) & (ee <= kMax) & (std::fabs(xq) <= kMax) & (qq <= kMax);
+    const std::uint64_t fast_mask = mask64(fast);
+    const double ax = std::fabs(x);
+    const bool nonzero = ax != 0.0;
+    const std::uint64_t nonzero_mask = mask64(nonzero);
+    // |e| / |x|, divided by 1 for x == 0 (and discarded)
+    const double divisor = std::bit_cast<double>((std::bit_cast<std::uint64_t>(ax) & nonzero_mask) |
+                                                 (std::bit_cast<std::uint64_t>(1.0) & ~nonzero_mask));
+    const double rel = std::fabs(e) / divisor;
+    const bool relative = fast & nonzero;
+    const bool underflow = relative & (q == 0.0);
+    const bool sub = fast & (subnormal[a.bits[i]] != 0);
+    a.error[i] = keep_if(fast_mask, e);
+    a.sq_error[i] = keep_if(fast_mask, ee);
+    a.xq[i] = keep_if(fast_mask, xq);
+    a.qq[i] = keep_if(fast_mask, qq);
+    a.rel_error[i] = keep_if(mask64(relative), rel);
+    const std::uint64_t field = (std::bit_cast<std::uint64_t>(rel) >> 52) & 0x7FF;
+    const auto in_binade = static_cast<std::uint32_t>(kRelBins.first[field] + static_cast<std::uint64_t>(rel >= kRelBins.edge[field]));
+    std::uint32_t bin = detail::pick(detail::mask_if(rel < kTopEdge), in_binade, kLastBin);
+    bin = detail::pick(detail::mask_if(rel == 0.0), FastStatsTile::kExactBin, bin);
+    a.rel_bin[i] = detail::pick(detail::mask_if(relative), bin, FastStatsTile::kNoBin);
+    const bool rare = (!fast) | (relative & (underflow | sub));
+    a.flags[i] = flag_if(fast, FastStatsTile::kFast) | flag_if(fast & (e == 0.0), FastStatsTile::kExact) |
+                 flag_if(underflow, FastStatsTile::kUnderflow) | flag_if(sub, FastStatsTile::kSubnormal) |
+                 flag_if(relative, FastStatsTile::kRelative) | flag_if(rare, FastStatsTile::kRare);
+  }
+}
+
+// max |d[i]| over a multiple of 8 elements.
+FPSCOPE_FORCEINLINE double max_abs(const double* d, std::size_t n) {
+  V8d m{};
+  for (std::size_t i = 0; i < n; i += kLanes) m = max8(m, abs8(load8(d + i)));
+  double out = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) out = std::max(out, m[l]);
+  return out;
+}
+
+// Adds d[0, n) exactly to `sum` (n a multiple of 8 and at most kSize, d finite,
+// m = max |d[i]|); overwrites d. See fast_stats.h for why each level is exact.
+constexpr int kLevels = 3;
+constexpr int kHeadroomBits = 2 + std::bit_width(kSize - 1);  // sigma >= 4 * kSize * max|p|
+FPSCOPE_FORCEINLINE void add_exactly(double* d, std::size_t n, double m, ExactSumBuffer& sum) {
+  for (int level = 0; level < kLevels && m != 0.0; ++level) {
+    int e = 0;
+    (void)std::frexp(m, &e);  // m < 2^e
+    const int k = e + kHeadroomBits;
+    if (k > 1023 || k - 53 < -1074) break;  // sigma or its grid outside double: the adds below
+    const double sigma = std::ldexp(1.0, k);
+    const V8d vsigma = V8d{} + sigma;
+    V8d acc{};
+    V8d left{};
+    for (std::size_t i = 0; i < n; i += kLanes) {
+      V8d p = load8(d + i);
+      const V8d hi = (vsigma + p) - vsigma;
+      acc += hi;
+      p -= hi;
+      store8(d + i, p);
+      left = max8(left, abs8(p));
+    }
+    double total = 0.0;  // exact: every partial sum of the tile's hi is below sigma
+    for (std::size_t l = 0; l < kLanes; ++l) total += acc[l];
+    sum.add(total);
+    m = 0.0;
+    for (std::size_t l = 0; l < kLanes; ++l) m = std::max(m, left[l]);
+  }
+  if (m == 0.0) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (d[i] != 0.0) sum.add(d[i]);
+  }
+}
+
+// What a tile's vector passes found: the counts of the flags and the maxima.
+struct TileSummary {
+  std::uint64_t fast = 0, exact = 0, underflow = 0, subnormal = 0, relative = 0, rare = 0;
+  double max_abs_error = 0.0;
+  double max_rel_error = 0.0;
+};
+// The tile's vector passes: flags, bins and summands, the counts, and the exact sums.
+FPSCOPE_FORCEINLINE TileSummary tile_body(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
+  const detail::FastParams p = *f.fast;  // a local copy: its fields stay in registers
+  round_pass(a, n, p);
+  element_pass(a, n, f.decoded, f.subnormal);
+  const std::size_t padded = (n + kLanes - 1) / kLanes * kLanes;
+  for (double* d : {a.error, a.sq_error, a.rel_error, a.xq, a.qq}) std::fill(d + n, d + padded, 0.0);
+  TileSummary t;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t fl = a.flags[i];
+    t.fast += fl & FastStatsTile::kFast;
+    t.exact += (fl / FastStatsTile::kExact) & 1;
+    t.underflow += (fl / FastStatsTile::kUnderflow) & 1;
+    t.subnormal += (fl / FastStatsTile::kSubnormal) & 1;
+    t.relative += (fl / FastStatsTile::kRelative) & 1;
+    t.rare += (fl / FastStatsTile::kRare) & 1;
+  }
+  t.max_abs_error = max_abs(a.error, padded);
+  t.max_rel_error = max_abs(a.rel_error, padded);
+  add_exactly(a.error, padded, t.max_abs_error, sums.error);
+  add_exactly(a.sq_error, padded, max_abs(a.sq_error, padded), sums.sq_error);
+  add_exactly(a.rel_error, padded, t.max_rel_error, sums.rel_error);
+  add_exactly(a.xq, padded, max_abs(a.xq, padded), sums.xq);
+  add_exactly(a.qq, padded, max_abs(a.qq, padded), sums.qq);
+  return t;
+}
+
+TileSummary tile_baseline(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
+  return tile_body(a, n, f, sums);
+}
+#if FPSCOPE_X86_KERNELS
+FPSCOPE_TARGET_AVX2 TileSummary tile_avx2(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
+  return tile_body(a, n, f, sums);
+}
+FPSCOPE_TARGET_AVX512 TileSummary tile_avx512(Arrays& a, std::size_t n, const FastStatsFormat& f,
+                                             QuantSumBuffers& sums) {
+  return tile_body(a, n, f, sums);
+}
+#endif
+
+TileSummary run_tile(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
+#if FPSCOPE_X86_KERNELS
+  switch (detail::detected_kernel_isa()) {
+    case detail::KernelIsa::avx512:
+      return tile_avx512(a, n, f, sums);
+    case detail::KernelIsa::avx2:
+      return tile_avx2(a, n, f, sums);
+    case detail::KernelIsa::baseline:
+      break;
+  }
+#endif
+  return tile_baseline(a, n, f, sums);
+}
+
+// ---- Source statistics ----
+
+// Per element of a block: the three summands, the magnitude bin, the ordered
+// key for min and max (int64 order = the double order with -0 < +0).
+struct SourceBlock {
+  static constexpr std::size_t kSize = FastStatsTile::kSize;
+  static constexpr std::uint32_t kZeroBin = BinadeHistogram::kBins;     // x == 0
+  static constexpr std::uint32_t kRareBin = BinadeHistogram::kBins + 1;  // left to add_with
+  alignas(64) double sum[kSize];
+  alignas(64) double abs[kSize];
+  alignas(64) double sq[kSize];
+  alignas(64) std::uint64_t bin[kSize];
+};
+struct SourceBlockSummary {
+  std::uint64_t common = 0;  // elements the block took (the others: kRareBin)
+  std::int64_t min_key = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max_key = std::numeric_limits<std::int64_t>::min();
+  double amax = 0.0;
+  double amin_nonzero = std::numeric_limits<double>::infinity();
+  std::uint64_t bin_lo = SourceBlock::kRareBin;  // min and max bin of the non-zero elements taken
+  std::uint64_t bin_hi = 0;
+};
+FPSCOPE_FORCEINLINE std::int64_t order_key(std::uint64_t bits) {
+  return static_cast<std::int64_t>(bits ^ ((0 - (bits >> 63)) >> 1));
+}
+
+FPSCOPE_FORCEINLINE SourceBlockSummary source_body(const double* __restrict x, std::size_t n, SourceBlock& b, ExactSumBuffer& s_sum,
+                                              ExactSumBuffer& s_abs, ExactSumBuffer& s_sq) {
+  constexpr double kMax = std::numeric_limits<double>::max();
+  // Reductions in locals and on integers (a non-negative double orders like its
+  // bit pattern): GCC vectorises those, not floating-point min/max.
+  std::uint64_t common_count = 0;
+  std::int64_t min_key = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max_key = std::numeric_limits<std::int64_t>::min();
+  std::uint64_t amax_bits = 0;
+  constexpr std::uint64_t kInfBits = 0x7FF0'0000'0000'0000;
+  std::uint64_t amin_bits = kInfBits;
+  std::uint64_t bin_lo = SourceBlock::kRareBin;
+  std::uint64_t bin_hi = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const std::uint64_t bits = std::bit_cast<std::uint64_t>(v);
+    const std::uint64_t field = (bits >> 52) & 0x7FF;
+    const std::uint64_t abs_bits = bits & 0x7FFF'FFFF'FFFF'FFFF;
+    const double a = std::bit_cast<double>(abs_bits);
+    const double vv = v * v;
+    const bool zero = abs_bits == 0;
+    // finite with a finite square (NaN fails the comparison), not subnormal
+    const bool common = (vv <= kMax) & ((field != 0) | zero);
+    const bool nonzero = common & !zero;
+    const std::uint64_t m = mask64(common);
+    const std::uint64_t nz = mask64(nonzero);
+    b.sum[i] = keep_if(m, v);
+    b.abs[i] = keep_if(m, a);
+    b.sq[i] = keep_if(m, vv);
+    // binade_of(v) - kMinBinade for normal v: (field - 1023) + 1074
+    const std::uint64_t bin = (nz & (field + 51)) | (~nz & (mask64(zero & common) & SourceBlock::kZeroBin)) |
+                              (~m & SourceBlock::kRareBin);
+    b.bin[i] = bin;
+    common_count += static_cast<std::uint64_t>(common);
+    constexpr auto kKeyMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    constexpr auto kKeyMin = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::min());
+    const auto key = static_cast<std::uint64_t>(order_key(bits));
+    min_key = std::min(min_key, static_cast<std::int64_t>((m & key) | (~m & kKeyMax)));
+    max_key = std::max(max_key, static_cast<std::int64_t>((m & key) | (~m & kKeyMin)));
+    amax_bits = std::max(amax_bits, m & abs_bits);
+    amin_bits = std::min(amin_bits, (nz & abs_bits) | (~nz & kInfBits));
+    bin_lo = std::min(bin_lo, (nz & bin) | (~nz & SourceBlock::kRareBin));
+    bin_hi = std::max(bin_hi, nz & bin);
+  }
+  SourceBlockSummary t;
+  t.common = common_count;
+  t.min_key = min_key;
+  t.max_key = max_key;
+  t.amax = std::bit_cast<double>(amax_bits);
+  t.amin_nonzero = std::bit_cast<double>(amin_bits);
+  t.bin_lo = bin_lo;
+  t.bin_hi = bin_hi;
+  const std::size_t padded = (n + kLanes - 1) / kLanes * kLanes;
+  for (double* d : {b.sum, b.abs, b.sq}) std::fill(d + n, d + padded, 0.0);
+  add_exactly(b.sum, padded, max_abs(b.sum, padded), s_sum);
+  add_exactly(b.abs, padded, t.amax, s_abs);
+  add_exactly(b.sq, padded, max_abs(b.sq, padded), s_sq);
+  return t;
+}
+
+using SourceFn = SourceBlockSummary (*)(const double*, std::size_t, SourceBlock&, ExactSumBuffer&, ExactSumBuffer&,
+                                   ExactSumBuffer&);
+SourceBlockSummary source_baseline(const double* x, std::size_t n, SourceBlock& b, ExactSumBuffer& s_sum,
+                              ExactSumBuffer& s_abs, ExactSumBuffer& s_sq) {
+  return source_body(x, n, b, s_sum, s_abs, s_sq);
+}
+#if FPSCOPE_X86_KERNELS
+FPSCOPE_TARGET_AVX2 SourceBlockSummary source_avx2(const double* x, std::size_t n, SourceBlock& b, ExactSumBuffer& s_sum,
+                                              ExactSumBuffer& s_abs, ExactSumBuffer& s_sq) {
+  return source_body(x, n, b, s_sum, s_abs, s_sq);
+}
+FPSCOPE_TARGET_AVX512 SourceBlockSummary source_avx512(const double* x, std::size_t n, SourceBlock& b,
+                                                  ExactSumBuffer& s_sum, ExactSumBuffer& s_abs, ExactSumBuffer& s_sq) {
+  return source_body(x, n, b, s_sum, s_abs, s_sq);
+}
+#endif
+SourceFn source_fn() {
+#if FPSCOPE_X86_KERNELS
+  switch (detail::detected_kernel_isa()) {
+    case detail::KernelIsa::avx512:
+      return source_avx512;
+    case detail::KernelIsa::avx2:
+      return source_avx2;
+    case detail::KernelIsa::baseline:
+      break;
+  }
+#endif
+  return source_baseline;
+}
+
+}  // namespace
+
+void add_source_values(std::span<const double> values, SourceStats& st, SourceSumBuffers& sums, BinadeHistogram& mags) {
+  // Magnitude counts in four copies (consecutive elements in one bin would
+  // otherwise wait on each other's increment), folded into mags at the end.
+  constexpr std::size_t kBinSlots = SourceBlock::kRareBin + 1;
+  static thread_local std::unique_ptr<std::array<std::array<std::uint64_t, kBinSlots>, 4>> copies =
+      std::make_unique<std::array<std::array<std::uint64_t, kBinSlots>, 4>>();
+  static thread_local std::unique_ptr<SourceBlock> block = std::make_unique<SourceBlock>();
+  auto& c = *copies;
+  SourceBlock& b = *block;
+  const SourceFn fn = source_fn();
+  std::uint64_t lo = SourceBlock::kRareBin;
+  std::uint64_t hi = 0;
+  for (std::size_t start = 0; start < values.size(); start += SourceBlock::kSize) {
+    const std::size_t n = std::min(SourceBlock::kSize, values.size() - start);
+    const double* x = values.data() + start;
+    const SourceBlockSummary t = fn(x, n, b, sums.sum, sums.sum_abs, sums.sum_sq);
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++c[0][b.bin[i]];
+      ++c[1][b.bin[i + 1]];
+      ++c[2][b.bin[i + 2]];
+      ++c[3][b.bin[i + 3]];
+    }
+    for (; i < n; ++i) ++c[0][b.bin[i]];
+    st.count += t.common;
+    if (t.common > 0) {
+      const auto value_of = [](std::int64_t key) {
+        return std::bit_cast<double>(static_cast<std::uint64_t>(key) ^ ((0 - (static_cast<std::uint64_t>(key) >> 63)) >> 1));
+      };
+      st.min = ordered_min(st.min, value_of(t.min_key));
+      st.max = ordered_max(st.max, value_of(t.max_key));
+      st.amax = std::max(st.amax, t.amax);
+      st.amin_nonzero = std::min(st.amin_nonzero, t.amin_nonzero);
+      lo = std::min(lo, t.bin_lo);
+      hi = std::max(hi, t.bin_hi);
+    }
+    if (t.common == n) continue;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (b.bin[k] == SourceBlock::kRareBin) st.add_with(x[k], sums.sum, sums.sum_abs, sums.sum_sq, mags);
+    }
+  }
+  const std::uint64_t zeros = c[0][SourceBlock::kZeroBin] + c[1][SourceBlock::kZeroBin] +
+                              c[2][SourceBlock::kZeroBin] + c[3][SourceBlock::kZeroBin];
+  st.zeros += zeros;
+  mags.zero += zeros;
+  for (auto& copy : c) copy[SourceBlock::kZeroBin] = copy[SourceBlock::kRareBin] = 0;
+  for (std::uint64_t bin = lo; bin <= hi && bin < BinadeHistogram::kBins; ++bin) {
+    mags.counts[bin] += c[0][bin] + c[1][bin] + c[2][bin] + c[3][bin];
+    c[0][bin] = c[1][bin] = c[2][bin] = c[3][bin] = 0;
+  }
+}
+
+std::optional<detail::FastParams> fast_stats_params(const Format& f, const Rounding& r) {
+  if (r.mode != Mode::rne || limits(f).total_bits > 16 || !detail::fast_path_applies(f)) return std::nullopt;
+  const ExponentRange range = exponent_range(f);
+  const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
+  if (grid_exp - 1 < -149) return std::nullopt;  // the midpoints between the smallest values
+  return detail::make_fast_params(f, r, detail::FastOutput::encoding);
+}
+
+void FastStatsTile::begin(const FastStatsFormat& format, QuantStats& st, QuantSumBuffers& sums,
+                          const ChunkMagnitudes& magnitudes) {
+  format_ = &format;
+  st_ = &st;
+  sums_ = &sums;
+  magnitudes_ = magnitudes;
+  n_ = 0;
+  window_ = WindowHistogram{};
+  std::swap(st.window, window_);  // add_with's and process()'s outcomes of this chunk go to an empty window
+}
+
+void FastStatsTile::finish() {
+  if (n_ > 0) process();
+  QuantStats& st = *st_;
+  std::swap(st.window, window_);
+  // Normal outcomes: the chunk's finite non-zero elements of each binade less the other outcomes.
+  for (int b = magnitudes_.lo; b < magnitudes_.hi; ++b) {
+    const int binade = b + BinadeHistogram::kMinBinade;
+    std::uint64_t normal = magnitudes_.histogram->counts[static_cast<std::size_t>(b)];
+    for (const auto o : {WindowHistogram::underflow, WindowHistogram::subnormal, WindowHistogram::overflow}) {
+      normal -= window_.at(binade, o);
+    }
+    st.window.add(binade, WindowHistogram::normal, normal);
+  }
+  st.window.merge(window_);
+}
+
+void FastStatsTile::process() {
+  const std::size_t n = n_;
+  n_ = 0;
+  Arrays& a = a_;
+  QuantStats& st = *st_;
+  const TileSummary t = run_tile(a, n, *format_, *sums_);
+
+  // The relative-error histogram (four copies: consecutive elements in one bin
+  // would otherwise wait on each other's increment).
+  std::uint32_t bins[4][kNoBin + 1] = {};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++bins[0][a.rel_bin[i]];
+    ++bins[1][a.rel_bin[i + 1]];
+    ++bins[2][a.rel_bin[i + 2]];
+    ++bins[3][a.rel_bin[i + 3]];
+  }
+  for (; i < n; ++i) ++bins[0][a.rel_bin[i]];
+  for (std::uint32_t b = 0; b < static_cast<std::uint32_t>(RelErrorHistogram::kBins); ++b) {
+    st.rel_error.counts[b] += bins[0][b] + bins[1][b] + bins[2][b] + bins[3][b];
+  }
+  st.rel_error.exact += bins[0][kExactBin] + bins[1][kExactBin] + bins[2][kExactBin] + bins[3][kExactBin];
+  st.count += t.fast;
+  st.compared += t.fast;
+  st.exact += t.exact;
+  st.underflow_to_zero += t.underflow;
+  st.subnormal += t.subnormal;
+  st.rel_count += t.relative;
+  st.max_abs_error = std::max(st.max_abs_error, t.max_abs_error);
+  st.max_rel_error = std::max(st.max_rel_error, t.max_rel_error);
+  if (t.rare == 0) return;
+
+  // The elements the fast path left, through the generic encode(); and the fast
+  // elements whose window outcome is not `normal` (the caller adds those).
+  const FastStatsFormat& f = *format_;
+  QuantSumBuffers& s = *sums_;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint32_t fl = a.flags[k];
+    if ((fl & kRare) == 0) continue;
+    const double x = a.x[k];
+    if ((fl & kFast) != 0) {
+      st.window.add(binade_of(x), (fl & kUnderflow) != 0 ? WindowHistogram::underflow : WindowHistogram::subnormal);
+      continue;
+    }
+    const Encoded e = encode(x * a.scale[k], f.format, f.rounding, 0);
+    st.add_with<ExactSumBuffer, kSharing>(x, f.decoded[e.bits] * a.scale_inv[k], e.flags, f.classes[e.bits], s.error,
+                                          s.sq_error, s.rel_error, s.xq, s.qq, s.xx);
+  }
+}
+
+}  // namespace fpscope

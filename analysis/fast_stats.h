@@ -1,0 +1,146 @@
+// analysis/fast_stats.h: the CPU engine's element loop for round-to-nearest-even on the float32 fast path, vectorised a tile at a time.
+//
+// The engine hands a combination's elements over in runs that share one scale
+// (a row segment, a block's row, one element for `col`). FastStatsTile gathers
+// them into tiles of kSize elements and evaluates a tile in passes the compiler
+// vectorises: round every element (core/fast_paths.h), then the error, squared
+// error, relative error, x*q and q*q of each, then their exact sums. The
+// elements the fast path does not take (above max finite, inf, NaN, a tie moved
+// by the double -> float32 step) and the rare window outcomes go through
+// QuantStats::add_with one by one. The statistics are those add_with gives
+// element by element, exactly (tests/analysis/test_fast_stats.cpp).
+//
+// The exact sums (error-free extraction, Rump, Ogita and Oishi, "Accurate
+// floating-point summation part I", SIAM J. Sci. Comput. 31(1), 2008,
+// "ExtractScalar"): for sigma = 2^k and |p| <= sigma / 4, hi = (sigma + p) - sigma
+// is computed exactly, is a multiple of 2^(k - 53), and lo = p - hi is exact
+// with |lo| <= 2^(k - 53). With sigma >= 4 n max|p| every partial sum of the n
+// values hi is below sigma, so it is exact in double in any order: eight lanes
+// each add theirs and the lanes' total is exact. One level takes the top ~43 bits
+// of each value of the tile; what is left goes to the next level, and after
+// kLevels the few non-zero remainders are added one by one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "analysis/stats.h"
+#include "core/fast_paths.h"
+#include "core/format.h"
+#include "core/round.h"
+#include "core/scaling.h"
+
+namespace fpscope {
+
+// The fast path's parameters when FastStatsTile can evaluate (f, r): RNE, a
+// format of at most 16 bits that the float32 fast path takes, whose grid's
+// midpoints near zero are float32 numbers too; nothing otherwise.
+//
+// Why rounding a double through float32 is exact here: the tile rounds
+// y = float(x * scale), not the double itself. When y != x * scale this double
+// rounding gives encode()'s result unless y is a midpoint of the format's grid:
+// every grid point and midpoint is a float32 (at most 22 fraction bits, and the
+// condition above near zero), so no midpoint lies strictly between the double and
+// y (it would be a float32 nearer to the double than y); both then lie between
+// the same two midpoints and round alike. The fast path reports a midpoint y
+// itself (kEventTie); such ties with y != x * scale, values above max finite,
+// and non-finite or out-of-float-range inputs take the generic encode(). Only
+// the encoding is needed (flags: values up to max finite never overflow, the
+// only flag the statistics use).
+std::optional<detail::FastParams> fast_stats_params(const Format& f, const Rounding& r);
+
+// What FastStatsTile needs of one (format, RNE) combination: the fast path's
+// parameters and, per encoding, its value, class and whether it is subnormal.
+struct FastStatsFormat {
+  const detail::FastParams* fast = nullptr;
+  const double* decoded = nullptr;
+  const Class* classes = nullptr;
+  const std::uint32_t* subnormal = nullptr;  // 1 where classes[b] == Class::subnormal
+  Format format;
+  Rounding rounding;  // Mode::rne: the generic encode() of the elements the fast path leaves
+};
+
+// A chunk's source magnitudes (SourceStats::magnitudes of the chunk alone) and
+// the range of its non-empty bins [lo, hi).
+struct ChunkMagnitudes {
+  const BinadeHistogram* histogram = nullptr;
+  int lo = 0;
+  int hi = 0;
+};
+
+// The per-element statistics of one combination over one chunk, added to a
+// QuantStats as QuantStats::add_with does with the sharing kXxFromSource (the
+// caller adds the chunk's source sum of x*x to st.sum_xx) and
+// kNormalWindowFromSource (finish() adds the window's normal outcomes from the
+// chunk's magnitudes). Sums go through `sums`, bound to st and flushed by the
+// caller after finish().
+class FastStatsTile {
+ public:
+  static constexpr std::size_t kSize = 256;
+  static constexpr unsigned kSharing = QuantStats::kXxFromSource | QuantStats::kNormalWindowFromSource;
+
+  // Every finite non-zero element counted in `magnitudes` must then be added, once.
+  void begin(const FastStatsFormat& format, QuantStats& st, QuantSumBuffers& sums, const ChunkMagnitudes& magnitudes);
+  // Elements x[0, n) with one scale.
+  void add_run(const double* x, std::size_t n, const Scale& s) {
+    while (n > 0) {
+      const std::size_t take = n < kSize - n_ ? n : kSize - n_;
+      for (std::size_t i = 0; i < take; ++i) {
+        a_.x[n_ + i] = x[i];
+        a_.scale[n_ + i] = s.scale;
+        a_.scale_inv[n_ + i] = s.scale_inv;
+      }
+      n_ += take;
+      x += take;
+      n -= take;
+      if (n_ == kSize) process();
+    }
+  }
+  // Evaluates what is left and completes the window; call before flushing the sums.
+  void finish();
+
+  // Per-element outputs of a tile (public for the ISA-specific passes in fast_stats.cpp).
+  enum ElementFlag : std::uint32_t {
+    kFast = 1,        // the fast path rounded it (finite source and result)
+    kExact = 2,       // ... and q == x
+    kUnderflow = 4,   // ... x != 0, q == 0
+    kSubnormal = 8,   // ... q is a subnormal of the format
+    kRelative = 16,   // ... x != 0
+    kRare = 32,       // not fast, or a fast element with a window outcome other than normal
+  };
+  struct Arrays {
+    alignas(64) double x[kSize];
+    alignas(64) double scale[kSize];
+    alignas(64) double scale_inv[kSize];
+    alignas(64) double error[kSize];     // q - x
+    alignas(64) double sq_error[kSize];  // (q - x)^2
+    alignas(64) double rel_error[kSize];  // |q - x| / |x|
+    alignas(64) double xq[kSize];
+    alignas(64) double qq[kSize];
+    alignas(64) std::uint32_t bits[kSize];   // the encoding (0 for elements not fast)
+    alignas(64) std::uint32_t flags[kSize];  // ElementFlag
+    alignas(64) std::uint32_t rel_bin[kSize];  // RelErrorHistogram bin, kExactBin, or kNoBin
+  };
+  static constexpr std::uint32_t kExactBin = RelErrorHistogram::kBins;
+  static constexpr std::uint32_t kNoBin = RelErrorHistogram::kBins + 1;
+
+ private:
+  void process();
+  const FastStatsFormat* format_ = nullptr;
+  QuantStats* st_ = nullptr;
+  QuantSumBuffers* sums_ = nullptr;
+  ChunkMagnitudes magnitudes_;
+  WindowHistogram window_;  // st's window while the chunk is added: its other outcomes only
+  std::size_t n_ = 0;
+  Arrays a_;
+};
+
+// SourceStats::add_with(x, sums.sum, sums.sum_abs, sums.sum_sq, mags) for each
+// x of `values`, vectorised the same way: the same statistics, exactly.
+// Elements that are not finite, whose square overflows, or subnormal go
+// through add_with one by one.
+void add_source_values(std::span<const double> values, SourceStats& st, SourceSumBuffers& sums, BinadeHistogram& mags);
+
+}  // namespace fpscope
