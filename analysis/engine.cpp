@@ -101,7 +101,6 @@ constexpr int kTableBits = 16;
 struct FormatTable {
   std::vector<double> decoded;
   std::vector<Class> classes;
-  std::vector<std::uint32_t> subnormal;  // classes[b] == Class::subnormal, as a word for vector gathers
 };
 
 // What the CPU path adds to a PreparedCombination: decode tables and the RNE fast path.
@@ -125,11 +124,9 @@ std::shared_ptr<const FormatTable> format_table(const Format& f) {
   const std::uint64_t encodings = std::uint64_t{1} << bits;
   table->decoded.resize(encodings);
   table->classes.resize(encodings);
-  table->subnormal.resize(encodings);
   for (std::uint64_t b = 0; b < encodings; ++b) {
     table->decoded[b] = decode(b, f);
     table->classes[b] = classify(b, f);
-    table->subnormal[b] = table->classes[b] == Class::subnormal ? 1 : 0;
   }
   cache.emplace_back(f, table);
   return table;
@@ -207,7 +204,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     // RNE on the float32 fast path: the vectorised tiles of analysis/fast_stats.h.
     const bool tiled = cp.fast.has_value() && table != nullptr;
     const FastStatsFormat tile_format =
-        tiled ? FastStatsFormat{&*cp.fast, table->decoded.data(), table->classes.data(), table->subnormal.data(),
+        tiled ? FastStatsFormat{&*cp.fast, limits(p.format).min_normal, table->decoded.data(), table->classes.data(),
                                 p.format, p.rounding}
               : FastStatsFormat{};
     // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.

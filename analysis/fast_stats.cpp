@@ -22,7 +22,10 @@ namespace {
 using Arrays = FastStatsTile::Arrays;
 constexpr std::size_t kSize = FastStatsTile::kSize;
 constexpr std::size_t kLanes = 8;
-static_assert(kSize % kLanes == 0);
+// The vector loops keep four independent accumulators (a chain through one would
+// wait on each add's latency): they step by kStride and the tile is padded to it.
+constexpr std::size_t kStride = 4 * kLanes;
+static_assert(kSize % kStride == 0);
 
 using V8d = double __attribute__((vector_size(64)));
 using V8u = std::uint64_t __attribute__((vector_size(64)));
@@ -38,34 +41,39 @@ FPSCOPE_FORCEINLINE V8d abs8(V8d v) {
 }
 FPSCOPE_FORCEINLINE V8d max8(V8d a, V8d b) { return a > b ? a : b; }  // no NaN here
 
-// RelErrorHistogram::bin_of as arrays per exponent field, for gathers.
-struct RelBinTables {
-  std::uint64_t first[2048];  // 64-bit like the index and `edge`: GCC then vectorises the gathers
-  double edge[2048];
-};
-constexpr RelBinTables make_rel_bin_tables() {
-  RelBinTables t{};
+// RelErrorHistogram::bin_of in one word per exponent field of a non-negative
+// double (one gather): the binade's first bin above bit 53, and below it the
+// 52-bit fraction of the edge inside the binade, or 2^52 when there is none, so
+// that bin = first + (fraction of the value >= that).
+constexpr std::uint64_t kFractionMask = (std::uint64_t{1} << 52) - 1;
+constexpr std::uint64_t kEdgeMask = (std::uint64_t{1} << 53) - 1;
+constexpr std::array<std::uint64_t, 2048> make_rel_bin_words() {
+  std::array<std::uint64_t, 2048> t{};
   for (std::size_t f = 0; f < 2048; ++f) {
-    t.first[f] = static_cast<std::uint64_t>(detail::kRelErrorBinadeBins[f].first);
-    t.edge[f] = detail::kRelErrorBinadeBins[f].edge;
+    const detail::RelErrorBinadeBins& b = detail::kRelErrorBinadeBins[f];
+    const std::uint64_t edge = b.edge == std::numeric_limits<double>::infinity()
+                                   ? kFractionMask + 1
+                                   : std::bit_cast<std::uint64_t>(b.edge) & kFractionMask;
+    t[f] = (static_cast<std::uint64_t>(b.first) << 53) | edge;
   }
   return t;
 }
-constexpr RelBinTables kRelBins = make_rel_bin_tables();
+constexpr std::array<std::uint64_t, 2048> kRelBinWords = make_rel_bin_words();
 
-// Pass 1: each element's encoding, or the flag that the fast path does not take it
-// (the same test as the engine's scalar rne_fast()).
+// Pass 1: each element's rounded value (the format's value as float32 bits, so
+// no table lookup), or the flag that the fast path does not take it (see
+// fast_stats_params()).
 FPSCOPE_FORCEINLINE void round_pass(Arrays& a, std::size_t n, const detail::FastParams& p) {
   for (std::size_t i = 0; i < n; ++i) {
     const double xs = a.x[i] * a.scale[i];
     const auto y = static_cast<float>(xs);
     std::uint32_t events = 0;
-    const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::encoding,
+    const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::value,
                                                        detail::FastRange::up_to_max_finite, true>(
         std::bit_cast<std::uint32_t>(y), 0, p, events);
     const std::uint32_t moved_tie = detail::mask_if(static_cast<double>(y) != xs) & events & detail::kEventTie;
     const std::uint32_t slow = detail::mask_if(((events & detail::kEventAboveMaxFinite) | moved_tie) != 0);
-    a.bits[i] = out & ~slow;
+    a.value[i] = out & ~slow;
     a.flags[i] = ~slow & FastStatsTile::kFast;
   }
 }
@@ -78,14 +86,22 @@ FPSCOPE_FORCEINLINE double keep_if(std::uint64_t mask, double v) {
 FPSCOPE_FORCEINLINE std::uint32_t flag_if(bool c, std::uint32_t flag) { return static_cast<std::uint32_t>(c) * flag; }
 
 // Pass 2: per element the five summands (zero for elements not fast), the flags and the relative-error bin.
-FPSCOPE_FORCEINLINE void element_pass(Arrays& a, std::size_t n, const double* __restrict decoded,
-                                      const std::uint32_t* __restrict subnormal) {
+// The largest magnitude of each summand over a tile, as bit patterns (a
+// non-negative double orders like its bits; GCC vectorises integer maxima).
+struct SummandMaxima {
+  std::uint64_t error = 0, sq_error = 0, rel_error = 0, xq = 0, qq = 0;
+};
+FPSCOPE_FORCEINLINE std::uint64_t abs_bits(double v) { return std::bit_cast<std::uint64_t>(v) & 0x7FFF'FFFF'FFFF'FFFF; }
+
+FPSCOPE_FORCEINLINE SummandMaxima element_pass(Arrays& a, std::size_t n, float min_normal) {
+  std::uint64_t max_error = 0, max_sq_error = 0, max_rel_error = 0, max_xq = 0, max_qq = 0;
   constexpr double kTopEdge = RelErrorHistogram::kEdges[RelErrorHistogram::kBins - 1];
   constexpr auto kLastBin = static_cast<std::uint32_t>(RelErrorHistogram::kBins - 1);
   constexpr double kMax = std::numeric_limits<double>::max();
   for (std::size_t i = 0; i < n; ++i) {
     const double x = a.x[i];
-    const double q = decoded[a.bits[i]] * a.scale_inv[i];
+    const float value = std::bit_cast<float>(a.value[i]);
+    const double q = static_cast<double>(value) * a.scale_inv[i];
     const double e = q - x;
     const double ee = e * e;
     const double xq = x * q;
@@ -103,14 +119,22 @@ FPSCOPE_FORCEINLINE void element_pass(Arrays& a, std::size_t n, const double* __
     const double rel = std::fabs(e) / divisor;
     const bool relative = fast & nonzero;
     const bool underflow = relative & (q == 0.0);
-    const bool sub = fast & (subnormal[a.bits[i]] != 0);
+    // The format's subnormals: the non-zero values below its smallest normal one.
+    const bool sub = fast & (std::fabs(value) < min_normal) & (value != 0.0f);
     a.error[i] = keep_if(fast_mask, e);
     a.sq_error[i] = keep_if(fast_mask, ee);
     a.xq[i] = keep_if(fast_mask, xq);
     a.qq[i] = keep_if(fast_mask, qq);
     a.rel_error[i] = keep_if(mask64(relative), rel);
-    const std::uint64_t field = (std::bit_cast<std::uint64_t>(rel) >> 52) & 0x7FF;
-    const auto in_binade = static_cast<std::uint32_t>(kRelBins.first[field] + static_cast<std::uint64_t>(rel >= kRelBins.edge[field]));
+    max_error = std::max(max_error, fast_mask & abs_bits(e));
+    max_sq_error = std::max(max_sq_error, fast_mask & abs_bits(ee));
+    max_xq = std::max(max_xq, fast_mask & abs_bits(xq));
+    max_qq = std::max(max_qq, fast_mask & abs_bits(qq));
+    max_rel_error = std::max(max_rel_error, mask64(relative) & abs_bits(rel));
+    const std::uint64_t rel_bits = std::bit_cast<std::uint64_t>(rel);
+    const std::uint64_t word = kRelBinWords[(rel_bits >> 52) & 0x7FF];
+    const auto in_binade =
+        static_cast<std::uint32_t>((word >> 53) + static_cast<std::uint64_t>((rel_bits & kFractionMask) >= (word & kEdgeMask)));
     std::uint32_t bin = detail::pick(detail::mask_if(rel < kTopEdge), in_binade, kLastBin);
     bin = detail::pick(detail::mask_if(rel == 0.0), FastStatsTile::kExactBin, bin);
     a.rel_bin[i] = detail::pick(detail::mask_if(relative), bin, FastStatsTile::kNoBin);
@@ -119,19 +143,11 @@ FPSCOPE_FORCEINLINE void element_pass(Arrays& a, std::size_t n, const double* __
                  flag_if(underflow, FastStatsTile::kUnderflow) | flag_if(sub, FastStatsTile::kSubnormal) |
                  flag_if(relative, FastStatsTile::kRelative) | flag_if(rare, FastStatsTile::kRare);
   }
+  return SummandMaxima{max_error, max_sq_error, max_rel_error, max_xq, max_qq};
 }
 
-// max |d[i]| over a multiple of 8 elements.
-FPSCOPE_FORCEINLINE double max_abs(const double* d, std::size_t n) {
-  V8d m{};
-  for (std::size_t i = 0; i < n; i += kLanes) m = max8(m, abs8(load8(d + i)));
-  double out = 0.0;
-  for (std::size_t l = 0; l < kLanes; ++l) out = std::max(out, m[l]);
-  return out;
-}
-
-// Adds d[0, n) exactly to `sum` (n a multiple of 8 and at most kSize, d finite,
-// m = max |d[i]|); overwrites d. See fast_stats.h for why each level is exact.
+// Adds d[0, n) exactly to `sum` (n a multiple of kStride and at most kSize, d
+// finite, m = max |d[i]|); overwrites d. See fast_stats.h for why each level is exact.
 constexpr int kLevels = 3;
 constexpr int kHeadroomBits = 2 + std::bit_width(kSize - 1);  // sigma >= 4 * kSize * max|p|
 FPSCOPE_FORCEINLINE void add_exactly(double* d, std::size_t n, double m, ExactSumBuffer& sum) {
@@ -142,21 +158,28 @@ FPSCOPE_FORCEINLINE void add_exactly(double* d, std::size_t n, double m, ExactSu
     if (k > 1023 || k - 53 < -1074) break;  // sigma or its grid outside double: the adds below
     const double sigma = std::ldexp(1.0, k);
     const V8d vsigma = V8d{} + sigma;
-    V8d acc{};
-    V8d left{};
-    for (std::size_t i = 0; i < n; i += kLanes) {
-      V8d p = load8(d + i);
-      const V8d hi = (vsigma + p) - vsigma;
-      acc += hi;
-      p -= hi;
-      store8(d + i, p);
-      left = max8(left, abs8(p));
+    V8d acc[4] = {};
+    V8d left[4] = {};
+    for (std::size_t i = 0; i < n; i += kStride) {
+      for (std::size_t j = 0; j < 4; ++j) {
+        V8d p = load8(d + i + j * kLanes);
+        const V8d hi = (vsigma + p) - vsigma;
+        acc[j] += hi;
+        p -= hi;
+        store8(d + i + j * kLanes, p);
+        left[j] = max8(left[j], abs8(p));
+      }
     }
-    double total = 0.0;  // exact: every partial sum of the tile's hi is below sigma
-    for (std::size_t l = 0; l < kLanes; ++l) total += acc[l];
-    sum.add(total);
+    // Exact in any order: every partial sum of the tile's hi is below sigma.
+    const V8d acc_all = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    const V8d left_all = max8(max8(left[0], left[1]), max8(left[2], left[3]));
+    double total = 0.0;
     m = 0.0;
-    for (std::size_t l = 0; l < kLanes; ++l) m = std::max(m, left[l]);
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      total += acc_all[l];
+      m = std::max(m, left_all[l]);
+    }
+    sum.add(total);
   }
   if (m == 0.0) return;
   for (std::size_t i = 0; i < n; ++i) {
@@ -174,8 +197,8 @@ struct TileSummary {
 FPSCOPE_FORCEINLINE TileSummary tile_body(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
   const detail::FastParams p = *f.fast;  // a local copy: its fields stay in registers
   round_pass(a, n, p);
-  element_pass(a, n, f.decoded, f.subnormal);
-  const std::size_t padded = (n + kLanes - 1) / kLanes * kLanes;
+  const SummandMaxima m = element_pass(a, n, static_cast<float>(f.min_normal));
+  const std::size_t padded = (n + kStride - 1) / kStride * kStride;
   for (double* d : {a.error, a.sq_error, a.rel_error, a.xq, a.qq}) std::fill(d + n, d + padded, 0.0);
   TileSummary t;
   for (std::size_t i = 0; i < n; ++i) {
@@ -187,13 +210,13 @@ FPSCOPE_FORCEINLINE TileSummary tile_body(Arrays& a, std::size_t n, const FastSt
     t.relative += (fl / FastStatsTile::kRelative) & 1;
     t.rare += (fl / FastStatsTile::kRare) & 1;
   }
-  t.max_abs_error = max_abs(a.error, padded);
-  t.max_rel_error = max_abs(a.rel_error, padded);
+  t.max_abs_error = std::bit_cast<double>(m.error);
+  t.max_rel_error = std::bit_cast<double>(m.rel_error);
   add_exactly(a.error, padded, t.max_abs_error, sums.error);
-  add_exactly(a.sq_error, padded, max_abs(a.sq_error, padded), sums.sq_error);
+  add_exactly(a.sq_error, padded, std::bit_cast<double>(m.sq_error), sums.sq_error);
   add_exactly(a.rel_error, padded, t.max_rel_error, sums.rel_error);
-  add_exactly(a.xq, padded, max_abs(a.xq, padded), sums.xq);
-  add_exactly(a.qq, padded, max_abs(a.qq, padded), sums.qq);
+  add_exactly(a.xq, padded, std::bit_cast<double>(m.xq), sums.xq);
+  add_exactly(a.qq, padded, std::bit_cast<double>(m.qq), sums.qq);
   return t;
 }
 
@@ -302,11 +325,12 @@ FPSCOPE_FORCEINLINE SourceBlockSummary source_body(const double* __restrict x, s
   t.amin_nonzero = std::bit_cast<double>(amin_bits);
   t.bin_lo = bin_lo;
   t.bin_hi = bin_hi;
-  const std::size_t padded = (n + kLanes - 1) / kLanes * kLanes;
+  const std::size_t padded = (n + kStride - 1) / kStride * kStride;
   for (double* d : {b.sum, b.abs, b.sq}) std::fill(d + n, d + padded, 0.0);
-  add_exactly(b.sum, padded, max_abs(b.sum, padded), s_sum);
+  // The largest |x| is amax, the largest x*x its square (rounding is monotonic).
+  add_exactly(b.sum, padded, t.amax, s_sum);
   add_exactly(b.abs, padded, t.amax, s_abs);
-  add_exactly(b.sq, padded, max_abs(b.sq, padded), s_sq);
+  add_exactly(b.sq, padded, t.amax * t.amax, s_sq);
   return t;
 }
 
@@ -399,7 +423,7 @@ std::optional<detail::FastParams> fast_stats_params(const Format& f, const Round
   const ExponentRange range = exponent_range(f);
   const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
   if (grid_exp - 1 < -149) return std::nullopt;  // the midpoints between the smallest values
-  return detail::make_fast_params(f, r, detail::FastOutput::encoding);
+  return detail::make_fast_params(f, r, detail::FastOutput::value);
 }
 
 void FastStatsTile::begin(const FastStatsFormat& format, QuantStats& st, QuantSumBuffers& sums,

@@ -49,17 +49,19 @@ namespace fpscope {
 // and non-finite or out-of-float-range inputs take the generic encode(). Only
 // the encoding is needed (flags: values up to max finite never overflow, the
 // only flag the statistics use).
+// The parameters are those of FastOutput::value.
 std::optional<detail::FastParams> fast_stats_params(const Format& f, const Rounding& r);
 
 // What FastStatsTile needs of one (format, RNE) combination: the fast path's
-// parameters and, per encoding, its value, class and whether it is subnormal.
+// parameters (value output), and for the elements it leaves to encode(), each
+// encoding's value and class.
 struct FastStatsFormat {
   const detail::FastParams* fast = nullptr;
+  double min_normal = 0.0;  // limits(format).min_normal: the values below it are subnormals (or zero)
   const double* decoded = nullptr;
   const Class* classes = nullptr;
-  const std::uint32_t* subnormal = nullptr;  // 1 where classes[b] == Class::subnormal
   Format format;
-  Rounding rounding;  // Mode::rne: the generic encode() of the elements the fast path leaves
+  Rounding rounding;  // Mode::rne
 };
 
 // A chunk's source magnitudes (SourceStats::magnitudes of the chunk alone) and
@@ -119,7 +121,7 @@ class FastStatsTile {
     alignas(64) double rel_error[kSize];  // |q - x| / |x|
     alignas(64) double xq[kSize];
     alignas(64) double qq[kSize];
-    alignas(64) std::uint32_t bits[kSize];   // the encoding (0 for elements not fast)
+    alignas(64) std::uint32_t value[kSize];  // the rounded value as float32 bits (0 for elements not fast)
     alignas(64) std::uint32_t flags[kSize];  // ElementFlag
     alignas(64) std::uint32_t rel_bin[kSize];  // RelErrorHistogram bin, kExactBin, or kNoBin
   };

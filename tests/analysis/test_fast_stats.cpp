@@ -95,14 +95,12 @@ std::vector<ScaleRun> split(std::size_t n, const std::vector<Scale>& scales, uns
 struct Table {
   std::vector<double> decoded;
   std::vector<Class> classes;
-  std::vector<std::uint32_t> subnormal;
 };
 Table table_of(const Format& f) {
   Table t;
   for (std::uint64_t b = 0; b < (std::uint64_t{1} << limits(f).total_bits); ++b) {
     t.decoded.push_back(decode(b, f));
     t.classes.push_back(classify(b, f));
-    t.subnormal.push_back(t.classes.back() == Class::subnormal ? 1 : 0);
   }
   return t;
 }
@@ -113,7 +111,7 @@ QuantStats through_tiles(const std::vector<double>& xs, const std::vector<ScaleR
   const Rounding rne{};
   const std::optional<detail::FastParams> params = fast_stats_params(f, rne);
   const Table table = table_of(f);
-  const FastStatsFormat format{&*params, table.decoded.data(), table.classes.data(), table.subnormal.data(), f, rne};
+  const FastStatsFormat format{&*params, limits(f).min_normal, table.decoded.data(), table.classes.data(), f, rne};
   BinadeHistogram magnitudes;
   for (const double x : xs) magnitudes.add(x);
   ChunkMagnitudes chunk{&magnitudes, BinadeHistogram::kBins, 0};
