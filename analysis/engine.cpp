@@ -229,9 +229,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     const std::uint64_t c_end = c.col0 + c.ncols;
     auto group_amax = [&](std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
       double amax = 0.0;
-      for (std::uint64_t i = r0; i < r1; ++i) {
-        for (std::uint64_t j = c0; j < c1; ++j) amax = std::max(amax, finite_abs(at(i, j)));
-      }
+      for (std::uint64_t i = r0; i < r1; ++i) amax = std::max(amax, finite_amax(&at(i, c0), c1 - c0));
       return amax;
     };
     constexpr unsigned kPerElement = QuantStats::kXxFromSource;
@@ -429,11 +427,10 @@ TensorAnalysis Engine::analyze(TensorReader& reader) {
       const Chunk c = plan.chunk(index);
       read_chunk(c, p.buffer);
       for (std::uint64_t i = 0; i < c.nrows; ++i) {
-        double row_max = 0.0;
-        for (std::uint64_t j = 0; j < c.ncols; ++j) {
-          const double a = finite_abs(p.buffer[i * c.ncols + j]);
-          row_max = std::max(row_max, a);
-          if (need_col_amax) p.col[c.col0 + j] = std::max(p.col[c.col0 + j], a);
+        const double* row = &p.buffer[i * c.ncols];
+        const double row_max = finite_amax(row, c.ncols);
+        if (need_col_amax) {
+          for (std::uint64_t j = 0; j < c.ncols; ++j) p.col[c.col0 + j] = std::max(p.col[c.col0 + j], finite_abs(row[j]));
         }
         p.amax = std::max(p.amax, row_max);
         if (need_row_amax) p.row[c.row0 + i] = std::max(p.row[c.row0 + i], row_max);

@@ -61,20 +61,24 @@ constexpr std::array<std::uint64_t, 2048> make_rel_bin_words() {
 constexpr std::array<std::uint64_t, 2048> kRelBinWords = make_rel_bin_words();
 
 // Pass 1: each element's rounded value (the format's value as float32 bits, so
-// no table lookup), or the flag that the fast path does not take it (see
-// fast_stats_params()).
+// no table lookup) and whether it saturated, or the flag that the fast path
+// does not take it (see fast_stats_params(); and results that overflowed to inf
+// or NaN, which add_with counts apart).
 FPSCOPE_FORCEINLINE void round_pass(Arrays& a, std::size_t n, const detail::FastParams& p) {
+  constexpr std::uint32_t kSlow = FastStatsTile::kSlow;
+  constexpr std::uint32_t kOverflowed = FastStatsTile::kOverflowed;
   for (std::size_t i = 0; i < n; ++i) {
     const double xs = a.x[i] * a.scale[i];
     const auto y = static_cast<float>(xs);
     std::uint32_t events = 0;
-    const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::value,
-                                                       detail::FastRange::up_to_max_finite, true>(
-        std::bit_cast<std::uint32_t>(y), 0, p, events);
+    const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::value, detail::FastRange::all,
+                                                       true>(std::bit_cast<std::uint32_t>(y), 0, p, events);
     const std::uint32_t moved_tie = detail::mask_if(static_cast<double>(y) != xs) & events & detail::kEventTie;
-    const std::uint32_t slow = detail::mask_if(((events & detail::kEventAboveMaxFinite) | moved_tie) != 0);
+    const std::uint32_t special_in = events & (detail::kEventNanInput | detail::kEventInfInput);
+    const std::uint32_t slow =
+        detail::mask_if((special_in | moved_tie) != 0) | detail::mask_if((out & 0x7FFF'FFFFu) >= 0x7F80'0000u);
     a.value[i] = out & ~slow;
-    a.flags[i] = ~slow & FastStatsTile::kFast;
+    a.state[i] = detail::pick(slow, kSlow, detail::mask_if((events & detail::kEventOverflow) != 0) & kOverflowed);
   }
 }
 
@@ -83,21 +87,31 @@ FPSCOPE_FORCEINLINE std::uint64_t mask64(bool c) { return 0 - static_cast<std::u
 FPSCOPE_FORCEINLINE double keep_if(std::uint64_t mask, double v) {
   return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & mask);
 }
-FPSCOPE_FORCEINLINE std::uint32_t flag_if(bool c, std::uint32_t flag) { return static_cast<std::uint32_t>(c) * flag; }
-
-// Pass 2: per element the five summands (zero for elements not fast), the flags and the relative-error bin.
-// The largest magnitude of each summand over a tile, as bit patterns (a
-// non-negative double orders like its bits; GCC vectorises integer maxima).
-struct SummandMaxima {
-  std::uint64_t error = 0, sq_error = 0, rel_error = 0, xq = 0, qq = 0;
-};
 FPSCOPE_FORCEINLINE std::uint64_t abs_bits(double v) { return std::bit_cast<std::uint64_t>(v) & 0x7FFF'FFFF'FFFF'FFFF; }
 
-FPSCOPE_FORCEINLINE SummandMaxima element_pass(Arrays& a, std::size_t n, float min_normal) {
+// What a tile's element pass found: counts, the largest magnitude of each
+// summand as bit patterns (a non-negative double orders like its bits, and GCC
+// vectorises integer maxima), and the range of window slots used.
+struct TileSummary {
+  std::uint64_t fast = 0, exact = 0, underflow = 0, subnormal = 0, overflow = 0, relative = 0;
   std::uint64_t max_error = 0, max_sq_error = 0, max_rel_error = 0, max_xq = 0, max_qq = 0;
+  std::uint64_t slot_lo = FastStatsTile::kNoSlot, slot_hi = 0;
+};
+
+// Pass 2: per element the five summands (zero for slow elements), the
+// relative-error bin and window slot, and the tile's counts and maxima. What
+// add_with does per element, in vector lanes.
+FPSCOPE_FORCEINLINE TileSummary element_pass(Arrays& a, std::size_t n, float min_normal) {
+  constexpr std::uint32_t kExactBin = FastStatsTile::kExactBin;
+  constexpr std::uint32_t kNoBin = FastStatsTile::kNoBin;
+  constexpr std::uint64_t kNoSlot = FastStatsTile::kNoSlot;
   constexpr double kTopEdge = RelErrorHistogram::kEdges[RelErrorHistogram::kBins - 1];
   constexpr auto kLastBin = static_cast<std::uint32_t>(RelErrorHistogram::kBins - 1);
   constexpr double kMax = std::numeric_limits<double>::max();
+  // Reductions in locals (GCC does not vectorise them through a struct).
+  std::uint64_t fast_n = 0, exact_n = 0, underflow_n = 0, subnormal_n = 0, overflow_n = 0, relative_n = 0;
+  std::uint64_t max_error = 0, max_sq_error = 0, max_rel_error = 0, max_xq = 0, max_qq = 0;
+  std::uint64_t slot_lo = kNoSlot, slot_hi = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double x = a.x[i];
     const float value = std::bit_cast<float>(a.value[i]);
@@ -106,44 +120,61 @@ FPSCOPE_FORCEINLINE SummandMaxima element_pass(Arrays& a, std::size_t n, float m
     const double ee = e * e;
     const double xq = x * q;
     const double qq = q * q;
-    // Rounded by the fast path, and every summand finite (huge scaled values can
-    // overflow a product: those go to add_with, whose sums take infinities).
-    const bool fast = (a.flags[i] != 0) & (ee <= kMax) & (std::fabs(xq) <= kMax) & (qq <= kMax);
+    const std::uint64_t x_bits = std::bit_cast<std::uint64_t>(x);
+    const std::uint64_t x_field = (x_bits >> 52) & 0x7FF;
+    const bool nonzero = (x_bits & 0x7FFF'FFFF'FFFF'FFFF) != 0;
+    // Rounded by the fast path, every summand finite (huge scaled values can
+    // overflow a product), and x not a double subnormal (its binade needs a
+    // count of leading zeros): the rest go to add_with, one by one.
+    const bool fast = (a.state[i] < FastStatsTile::kSlow) & (ee <= kMax) & (std::fabs(xq) <= kMax) &
+                      (qq <= kMax) & ((x_field != 0) | !nonzero);
     const std::uint64_t fast_mask = mask64(fast);
-    const double ax = std::fabs(x);
-    const bool nonzero = ax != 0.0;
-    const std::uint64_t nonzero_mask = mask64(nonzero);
-    // |e| / |x|, divided by 1 for x == 0 (and discarded)
-    const double divisor = std::bit_cast<double>((std::bit_cast<std::uint64_t>(ax) & nonzero_mask) |
-                                                 (std::bit_cast<std::uint64_t>(1.0) & ~nonzero_mask));
-    const double rel = std::fabs(e) / divisor;
     const bool relative = fast & nonzero;
+    const std::uint64_t relative_mask = mask64(relative);
+    const bool overflowed = fast & (a.state[i] == FastStatsTile::kOverflowed);
     const bool underflow = relative & (q == 0.0);
     // The format's subnormals: the non-zero values below its smallest normal one.
     const bool sub = fast & (std::fabs(value) < min_normal) & (value != 0.0f);
+    // |e| / |x|, divided by 1 for x == 0 (and discarded)
+    const double divisor =
+        std::bit_cast<double>((x_bits & 0x7FFF'FFFF'FFFF'FFFF & relative_mask) | (std::bit_cast<std::uint64_t>(1.0) & ~relative_mask));
+    const double rel = std::fabs(e) / divisor;
     a.error[i] = keep_if(fast_mask, e);
     a.sq_error[i] = keep_if(fast_mask, ee);
     a.xq[i] = keep_if(fast_mask, xq);
     a.qq[i] = keep_if(fast_mask, qq);
-    a.rel_error[i] = keep_if(mask64(relative), rel);
+    a.rel_error[i] = keep_if(relative_mask, rel);
     max_error = std::max(max_error, fast_mask & abs_bits(e));
     max_sq_error = std::max(max_sq_error, fast_mask & abs_bits(ee));
     max_xq = std::max(max_xq, fast_mask & abs_bits(xq));
     max_qq = std::max(max_qq, fast_mask & abs_bits(qq));
-    max_rel_error = std::max(max_rel_error, mask64(relative) & abs_bits(rel));
+    max_rel_error = std::max(max_rel_error, relative_mask & abs_bits(rel));
     const std::uint64_t rel_bits = std::bit_cast<std::uint64_t>(rel);
     const std::uint64_t word = kRelBinWords[(rel_bits >> 52) & 0x7FF];
     const auto in_binade =
         static_cast<std::uint32_t>((word >> 53) + static_cast<std::uint64_t>((rel_bits & kFractionMask) >= (word & kEdgeMask)));
     std::uint32_t bin = detail::pick(detail::mask_if(rel < kTopEdge), in_binade, kLastBin);
-    bin = detail::pick(detail::mask_if(rel == 0.0), FastStatsTile::kExactBin, bin);
-    a.rel_bin[i] = detail::pick(detail::mask_if(relative), bin, FastStatsTile::kNoBin);
-    const bool rare = (!fast) | (relative & (underflow | sub));
-    a.flags[i] = flag_if(fast, FastStatsTile::kFast) | flag_if(fast & (e == 0.0), FastStatsTile::kExact) |
-                 flag_if(underflow, FastStatsTile::kUnderflow) | flag_if(sub, FastStatsTile::kSubnormal) |
-                 flag_if(relative, FastStatsTile::kRelative) | flag_if(rare, FastStatsTile::kRare);
+    bin = detail::pick(detail::mask_if(rel == 0.0), kExactBin, bin);
+    a.rel_bin[i] = detail::pick(detail::mask_if(relative), bin, kNoBin);
+    // The window outcome when it is not `normal` (add_with's order: overflow, underflow, subnormal).
+    const bool other = relative & (overflowed | underflow | sub);
+    const std::uint64_t outcome = (mask64(overflowed) & WindowHistogram::overflow) |
+                                  (mask64(!overflowed & !underflow) & WindowHistogram::subnormal);  // underflow: 0
+    const std::uint64_t other_mask = mask64(other);
+    const std::uint64_t slot = (other_mask & (x_field * WindowHistogram::kOutcomes + outcome)) | (~other_mask & kNoSlot);
+    a.window_slot[i] = static_cast<std::uint32_t>(slot);
+    slot_lo = std::min(slot_lo, slot);
+    slot_hi = std::max(slot_hi, other_mask & slot);
+    a.state[i] = static_cast<std::uint32_t>(!fast);  // now: slow
+    fast_n += static_cast<std::uint64_t>(fast);
+    exact_n += static_cast<std::uint64_t>(fast & (e == 0.0));
+    underflow_n += static_cast<std::uint64_t>(underflow);
+    subnormal_n += static_cast<std::uint64_t>(sub);
+    overflow_n += static_cast<std::uint64_t>(overflowed);
+    relative_n += static_cast<std::uint64_t>(relative);
   }
-  return SummandMaxima{max_error, max_sq_error, max_rel_error, max_xq, max_qq};
+  return TileSummary{fast_n,  exact_n,      underflow_n,   subnormal_n, overflow_n, relative_n, max_error,
+                     max_sq_error, max_rel_error, max_xq, max_qq,      slot_lo,    slot_hi};
 }
 
 // Adds d[0, n) exactly to `sum` (n a multiple of kStride and at most kSize, d
@@ -187,36 +218,18 @@ FPSCOPE_FORCEINLINE void add_exactly(double* d, std::size_t n, double m, ExactSu
   }
 }
 
-// What a tile's vector passes found: the counts of the flags and the maxima.
-struct TileSummary {
-  std::uint64_t fast = 0, exact = 0, underflow = 0, subnormal = 0, relative = 0, rare = 0;
-  double max_abs_error = 0.0;
-  double max_rel_error = 0.0;
-};
-// The tile's vector passes: flags, bins and summands, the counts, and the exact sums.
+// The tile's vector passes, and the exact sums.
 FPSCOPE_FORCEINLINE TileSummary tile_body(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
   const detail::FastParams p = *f.fast;  // a local copy: its fields stay in registers
   round_pass(a, n, p);
-  const SummandMaxima m = element_pass(a, n, static_cast<float>(f.min_normal));
+  const TileSummary t = element_pass(a, n, static_cast<float>(f.min_normal));
   const std::size_t padded = (n + kStride - 1) / kStride * kStride;
   for (double* d : {a.error, a.sq_error, a.rel_error, a.xq, a.qq}) std::fill(d + n, d + padded, 0.0);
-  TileSummary t;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t fl = a.flags[i];
-    t.fast += fl & FastStatsTile::kFast;
-    t.exact += (fl / FastStatsTile::kExact) & 1;
-    t.underflow += (fl / FastStatsTile::kUnderflow) & 1;
-    t.subnormal += (fl / FastStatsTile::kSubnormal) & 1;
-    t.relative += (fl / FastStatsTile::kRelative) & 1;
-    t.rare += (fl / FastStatsTile::kRare) & 1;
-  }
-  t.max_abs_error = std::bit_cast<double>(m.error);
-  t.max_rel_error = std::bit_cast<double>(m.rel_error);
-  add_exactly(a.error, padded, t.max_abs_error, sums.error);
-  add_exactly(a.sq_error, padded, std::bit_cast<double>(m.sq_error), sums.sq_error);
-  add_exactly(a.rel_error, padded, t.max_rel_error, sums.rel_error);
-  add_exactly(a.xq, padded, std::bit_cast<double>(m.xq), sums.xq);
-  add_exactly(a.qq, padded, std::bit_cast<double>(m.qq), sums.qq);
+  add_exactly(a.error, padded, std::bit_cast<double>(t.max_error), sums.error);
+  add_exactly(a.sq_error, padded, std::bit_cast<double>(t.max_sq_error), sums.sq_error);
+  add_exactly(a.rel_error, padded, std::bit_cast<double>(t.max_rel_error), sums.rel_error);
+  add_exactly(a.xq, padded, std::bit_cast<double>(t.max_xq), sums.xq);
+  add_exactly(a.qq, padded, std::bit_cast<double>(t.max_qq), sums.qq);
   return t;
 }
 
@@ -364,7 +377,38 @@ SourceFn source_fn() {
   return source_baseline;
 }
 
+// ---- Amax ----
+
+FPSCOPE_FORCEINLINE double amax_body(const double* __restrict x, std::size_t n) {
+  constexpr std::uint64_t kInfBits = 0x7FF0'0000'0000'0000;
+  std::uint64_t m = 0;  // a non-negative double orders like its bits
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t a = abs_bits(x[i]);
+    m = std::max(m, a & mask64(a < kInfBits));
+  }
+  return std::bit_cast<double>(m);
+}
+double amax_baseline(const double* x, std::size_t n) { return amax_body(x, n); }
+#if FPSCOPE_X86_KERNELS
+FPSCOPE_TARGET_AVX2 double amax_avx2(const double* x, std::size_t n) { return amax_body(x, n); }
+FPSCOPE_TARGET_AVX512 double amax_avx512(const double* x, std::size_t n) { return amax_body(x, n); }
+#endif
+
 }  // namespace
+
+double finite_amax(const double* x, std::size_t n) {
+#if FPSCOPE_X86_KERNELS
+  switch (detail::detected_kernel_isa()) {
+    case detail::KernelIsa::avx512:
+      return amax_avx512(x, n);
+    case detail::KernelIsa::avx2:
+      return amax_avx2(x, n);
+    case detail::KernelIsa::baseline:
+      break;
+  }
+#endif
+  return amax_baseline(x, n);
+}
 
 void add_source_values(std::span<const double> values, SourceStats& st, SourceSumBuffers& sums, BinadeHistogram& mags) {
   // Magnitude counts in four copies (consecutive elements in one bin would
@@ -460,43 +504,51 @@ void FastStatsTile::process() {
   QuantStats& st = *st_;
   const TileSummary t = run_tile(a, n, *format_, *sums_);
 
-  // The relative-error histogram (four copies: consecutive elements in one bin
-  // would otherwise wait on each other's increment).
+  // The relative-error histogram and the window slots, four copies of each:
+  // consecutive elements in one bin would otherwise wait on each other's increment.
   std::uint32_t bins[4][kNoBin + 1] = {};
+  auto& slots = slot_counts_;
+  const bool any_slot = t.slot_lo != kNoSlot;  // mostly not, for 8-bit and wider formats
   std::size_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    ++bins[0][a.rel_bin[i]];
-    ++bins[1][a.rel_bin[i + 1]];
-    ++bins[2][a.rel_bin[i + 2]];
-    ++bins[3][a.rel_bin[i + 3]];
+    for (std::size_t k = 0; k < 4; ++k) ++bins[k][a.rel_bin[i + k]];
+    if (any_slot) {
+      for (std::size_t k = 0; k < 4; ++k) ++slots[k][a.window_slot[i + k]];
+    }
   }
-  for (; i < n; ++i) ++bins[0][a.rel_bin[i]];
+  for (; i < n; ++i) {
+    ++bins[0][a.rel_bin[i]];
+    ++slots[0][a.window_slot[i]];
+  }
   for (std::uint32_t b = 0; b < static_cast<std::uint32_t>(RelErrorHistogram::kBins); ++b) {
     st.rel_error.counts[b] += bins[0][b] + bins[1][b] + bins[2][b] + bins[3][b];
   }
   st.rel_error.exact += bins[0][kExactBin] + bins[1][kExactBin] + bins[2][kExactBin] + bins[3][kExactBin];
+  for (std::uint64_t slot = t.slot_lo; slot <= t.slot_hi && slot < kNoSlot; ++slot) {
+    const std::uint64_t count = std::uint64_t{slots[0][slot]} + slots[1][slot] + slots[2][slot] + slots[3][slot];
+    if (count == 0) continue;
+    slots[0][slot] = slots[1][slot] = slots[2][slot] = slots[3][slot] = 0;
+    const auto field = static_cast<int>(slot / WindowHistogram::kOutcomes);
+    st.window.add(field - 1023, static_cast<WindowHistogram::Outcome>(slot % WindowHistogram::kOutcomes), count);
+  }
+  for (auto& copy : slots) copy[kNoSlot] = 0;
   st.count += t.fast;
   st.compared += t.fast;
   st.exact += t.exact;
   st.underflow_to_zero += t.underflow;
   st.subnormal += t.subnormal;
+  st.overflow += t.overflow;
   st.rel_count += t.relative;
-  st.max_abs_error = std::max(st.max_abs_error, t.max_abs_error);
-  st.max_rel_error = std::max(st.max_rel_error, t.max_rel_error);
-  if (t.rare == 0) return;
+  st.max_abs_error = std::max(st.max_abs_error, std::bit_cast<double>(t.max_error));
+  st.max_rel_error = std::max(st.max_rel_error, std::bit_cast<double>(t.max_rel_error));
+  if (t.fast == n) return;
 
-  // The elements the fast path left, through the generic encode(); and the fast
-  // elements whose window outcome is not `normal` (the caller adds those).
+  // The elements the fast path left, through the generic encode().
   const FastStatsFormat& f = *format_;
   QuantSumBuffers& s = *sums_;
   for (std::size_t k = 0; k < n; ++k) {
-    const std::uint32_t fl = a.flags[k];
-    if ((fl & kRare) == 0) continue;
+    if (a.state[k] == 0) continue;
     const double x = a.x[k];
-    if ((fl & kFast) != 0) {
-      st.window.add(binade_of(x), (fl & kUnderflow) != 0 ? WindowHistogram::underflow : WindowHistogram::subnormal);
-      continue;
-    }
     const Encoded e = encode(x * a.scale[k], f.format, f.rounding, 0);
     st.add_with<ExactSumBuffer, kSharing>(x, f.decoded[e.bits] * a.scale_inv[k], e.flags, f.classes[e.bits], s.error,
                                           s.sq_error, s.rel_error, s.xq, s.qq, s.xx);

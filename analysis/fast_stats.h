@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -103,30 +104,30 @@ class FastStatsTile {
   // Evaluates what is left and completes the window; call before flushing the sums.
   void finish();
 
-  // Per-element outputs of a tile (public for the ISA-specific passes in fast_stats.cpp).
-  enum ElementFlag : std::uint32_t {
-    kFast = 1,        // the fast path rounded it (finite source and result)
-    kExact = 2,       // ... and q == x
-    kUnderflow = 4,   // ... x != 0, q == 0
-    kSubnormal = 8,   // ... q is a subnormal of the format
-    kRelative = 16,   // ... x != 0
-    kRare = 32,       // not fast, or a fast element with a window outcome other than normal
+  // A tile's per-element arrays (public for the ISA-specific passes in fast_stats.cpp).
+  enum RoundState : std::uint32_t {
+    kRounded = 0,     // the fast path rounded it
+    kOverflowed = 1,  // ... and saturated it (a finite result)
+    kSlow = 2,        // left to encode() and add_with (compared as numbers, which GCC vectorises, not as bits)
   };
   struct Arrays {
     alignas(64) double x[kSize];
     alignas(64) double scale[kSize];
     alignas(64) double scale_inv[kSize];
-    alignas(64) double error[kSize];     // q - x
-    alignas(64) double sq_error[kSize];  // (q - x)^2
+    alignas(64) double error[kSize];      // q - x
+    alignas(64) double sq_error[kSize];   // (q - x)^2
     alignas(64) double rel_error[kSize];  // |q - x| / |x|
     alignas(64) double xq[kSize];
     alignas(64) double qq[kSize];
-    alignas(64) std::uint32_t value[kSize];  // the rounded value as float32 bits (0 for elements not fast)
-    alignas(64) std::uint32_t flags[kSize];  // ElementFlag
+    alignas(64) std::uint32_t value[kSize];  // the rounded value as float32 bits (0 for slow elements)
+    alignas(64) std::uint32_t state[kSize];  // RoundState
     alignas(64) std::uint32_t rel_bin[kSize];  // RelErrorHistogram bin, kExactBin, or kNoBin
+    alignas(64) std::uint32_t window_slot[kSize];  // 4 * exponent field of x + window outcome, or kNoSlot
   };
   static constexpr std::uint32_t kExactBin = RelErrorHistogram::kBins;
   static constexpr std::uint32_t kNoBin = RelErrorHistogram::kBins + 1;
+  // The window outcomes other than `normal`, counted per tile by slot.
+  static constexpr std::uint32_t kNoSlot = 2048 * WindowHistogram::kOutcomes;
 
  private:
   void process();
@@ -137,6 +138,8 @@ class FastStatsTile {
   WindowHistogram window_;  // st's window while the chunk is added: its other outcomes only
   std::size_t n_ = 0;
   Arrays a_;
+  // Window slot counts of a tile, four copies (see process()); zero between tiles.
+  std::array<std::array<std::uint16_t, kNoSlot + 1>, 4> slot_counts_{};
 };
 
 // SourceStats::add_with(x, sums.sum, sums.sum_abs, sums.sum_sq, mags) for each
@@ -144,5 +147,8 @@ class FastStatsTile {
 // Elements that are not finite, whose square overflows, or subnormal go
 // through add_with one by one.
 void add_source_values(std::span<const double> values, SourceStats& st, SourceSumBuffers& sums, BinadeHistogram& mags);
+
+// max |x| over the finite x[0, n) (0 when there are none), vectorised.
+double finite_amax(const double* x, std::size_t n);
 
 }  // namespace fpscope
