@@ -14,7 +14,9 @@
 #include <benchmark/benchmark.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -22,6 +24,8 @@
 #include <vector>
 
 #include "analysis/engine.h"
+#include "core/array.h"
+#include "core/format.h"
 
 namespace {
 
@@ -120,7 +124,75 @@ void BM_AnalyzeDefaultSweep(benchmark::State& state) {
   run(state, {"bf16", "fp16", "e4m3", "e5m2", "e2m1"}, {"none", "tensor", "mx", "nvfp4"}, sweep_elements());
 }
 
+// A floor under BM_AnalyzeE4m3Tensor's figure, from two things every element
+// needs for every combination, each timed alone on data that stays in the L1
+// cache (as the engine's tiles of 256 elements do), 2^24 elements in all, best
+// of 3: the RNE rounding to e4m3 (core/array.h's AVX-512 kernel) and the double
+// division of the relative error |q - x| / |x| (AVX-512, as
+// analysis/fast_stats.cpp divides). Their sum is what one element costs before
+// anything is read from memory or accumulated.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512dq,avx512vl"), noinline)) void divide_avx512(const double* num, const double* den,
+                                                                                     double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = num[i] / den[i];
+}
+#endif
+__attribute__((noinline)) void divide_baseline(const double* num, const double* den, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = num[i] / den[i];
+}
+
+template <class Fn>
+double best_ns_per_element(std::size_t n, Fn fn) {
+  double best = 1e300;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    benchmark::ClobberMemory();
+    const std::chrono::duration<double, std::nano> ns = std::chrono::steady_clock::now() - start;
+    best = std::min(best, ns.count() / static_cast<double>(n));
+  }
+  return best;
+}
+
+void BM_AnalyzeFloor(benchmark::State& state) {
+  constexpr std::size_t kTile = 256;
+  constexpr std::size_t kRepeats = std::size_t{1} << 16;
+  const std::size_t n = kTile * kRepeats;
+  const std::vector<float>& in = data(kTile);
+  std::vector<float> rounded(kTile, 1.0f);
+  std::vector<double> x(kTile), q(kTile), r(kTile);
+  const fpscope::Format e4m3 = fpscope::parse_format("e4m3");
+  double round = 0.0, divide = 0.0, copy = 0.0;
+  for (auto _ : state) {
+    copy = memcpy_ns_per_element(data(std::size_t{1} << 24), std::size_t{1} << 24);
+    const std::span<const float> tile(in.data(), kTile);
+    round = best_ns_per_element(n, [&] {
+      for (std::size_t k = 0; k < kRepeats; ++k) fpscope::quantize_array(tile, rounded, e4m3, fpscope::ArrayOptions{});
+    });
+    for (std::size_t i = 0; i < kTile; ++i) {
+      x[i] = in[i];
+      q[i] = std::fabs(static_cast<double>(rounded[i]) - x[i]);
+    }
+    auto divide_fn = divide_baseline;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f")) divide_fn = divide_avx512;
+#endif
+    divide = best_ns_per_element(n, [&] {
+      for (std::size_t k = 0; k < kRepeats; ++k) {
+        divide_fn(q.data(), x.data(), r.data(), kTile);
+        benchmark::DoNotOptimize(r.data());
+      }
+    });
+    state.SetIterationTime(1e-9 * (round + divide) * static_cast<double>(n));
+  }
+  state.counters["memcpy_ns_per_element"] = copy;
+  state.counters["round_ns_per_element"] = round;
+  state.counters["divide_ns_per_element"] = divide;
+  state.counters["floor_ns_per_element"] = round + divide;
+}
+
 }  // namespace
 
+BENCHMARK(BM_AnalyzeFloor)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AnalyzeE4m3Tensor)->Arg(1)->Arg(2)->ArgName("threads")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AnalyzeDefaultSweep)->Arg(1)->Arg(2)->ArgName("threads")->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -217,5 +217,23 @@ TEST(add_source_values, extrema_order_negative_zero_first) {
   }
 }
 
+TEST(finite_amax, ignores_nan_and_infinities) {
+  std::mt19937_64 rng(2);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{33}, std::size_t{1000}}) {
+    std::vector<double> xs(n);
+    for (double& x : xs) x = normal(rng) * std::ldexp(1.0, static_cast<int>(rng() % 40) - 20);
+    for (std::size_t i = 0; i < n; i += 5) xs[i] = (i / 5) % 3 == 0 ? kNaN : ((i / 5) % 3 == 1 ? kInf : -kInf);
+    if (n > 2) xs[1] = -std::numeric_limits<double>::denorm_min();
+    double reference = 0.0;
+    for (const double x : xs) {
+      if (std::isfinite(x)) reference = std::max(reference, std::fabs(x));
+    }
+    for_each_isa([&](const std::string& isa) { EXPECT_EQ(finite_amax(xs.data(), n), reference) << n << " " << isa; });
+  }
+  const std::vector<double> zeros = {-0.0, 0.0, -0.0};
+  EXPECT_FALSE(std::signbit(finite_amax(zeros.data(), zeros.size())));
+}
+
 }  // namespace
 }  // namespace fpscope
