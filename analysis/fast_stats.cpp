@@ -64,11 +64,15 @@ constexpr std::array<std::uint64_t, 2048> kRelBinWords = make_rel_bin_words();
 // no table lookup) and whether it saturated, or the flag that the fast path
 // does not take it (see fast_stats_params(); and results that overflowed to inf
 // or NaN, which add_with counts apart).
-FPSCOPE_FORCEINLINE void round_pass(Arrays& a, std::size_t n, const detail::FastParams& p) {
+template <bool kUniform>
+FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
+                                    const detail::FastParams& p) {
+  const double* __restrict x = in.x;
+  const double* __restrict scale = in.scale;
   constexpr std::uint32_t kSlow = FastStatsTile::kSlow;
   constexpr std::uint32_t kOverflowed = FastStatsTile::kOverflowed;
   for (std::size_t i = 0; i < n; ++i) {
-    const double xs = a.x[i] * a.scale[i];
+    const double xs = x[i] * scale[kUniform ? 0 : i];
     const auto y = static_cast<float>(xs);
     std::uint32_t events = 0;
     const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::value, detail::FastRange::all,
@@ -101,7 +105,11 @@ struct TileSummary {
 // Pass 2: per element the five summands (zero for slow elements), the
 // relative-error bin and window slot, and the tile's counts and maxima. What
 // add_with does per element, in vector lanes.
-FPSCOPE_FORCEINLINE TileSummary element_pass(Arrays& a, std::size_t n, float min_normal) {
+template <bool kUniform>
+FPSCOPE_FORCEINLINE TileSummary element_pass(const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
+                                             float min_normal) {
+  const double* __restrict xs = in.x;
+  const double* __restrict scale_inv = in.scale_inv;
   constexpr std::uint32_t kExactBin = FastStatsTile::kExactBin;
   constexpr std::uint32_t kNoBin = FastStatsTile::kNoBin;
   constexpr std::uint64_t kNoSlot = FastStatsTile::kNoSlot;
@@ -113,9 +121,9 @@ FPSCOPE_FORCEINLINE TileSummary element_pass(Arrays& a, std::size_t n, float min
   std::uint64_t max_error = 0, max_sq_error = 0, max_rel_error = 0, max_xq = 0, max_qq = 0;
   std::uint64_t slot_lo = kNoSlot, slot_hi = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double x = a.x[i];
+    const double x = xs[i];
     const float value = std::bit_cast<float>(a.value[i]);
-    const double q = static_cast<double>(value) * a.scale_inv[i];
+    const double q = static_cast<double>(value) * scale_inv[kUniform ? 0 : i];
     const double e = q - x;
     const double ee = e * e;
     const double xq = x * q;
@@ -219,10 +227,18 @@ FPSCOPE_FORCEINLINE void add_exactly(double* d, std::size_t n, double m, ExactSu
 }
 
 // The tile's vector passes, and the exact sums.
-FPSCOPE_FORCEINLINE TileSummary tile_body(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
+FPSCOPE_FORCEINLINE TileSummary tile_body(const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
+                                          const FastStatsFormat& f, QuantSumBuffers& sums) {
   const detail::FastParams p = *f.fast;  // a local copy: its fields stay in registers
-  round_pass(a, n, p);
-  const TileSummary t = element_pass(a, n, static_cast<float>(f.min_normal));
+  const float min_normal = static_cast<float>(f.min_normal);
+  TileSummary t;
+  if (in.uniform) {
+    round_pass<true>(in, a, n, p);
+    t = element_pass<true>(in, a, n, min_normal);
+  } else {
+    round_pass<false>(in, a, n, p);
+    t = element_pass<false>(in, a, n, min_normal);
+  }
   const std::size_t padded = (n + kStride - 1) / kStride * kStride;
   for (double* d : {a.error, a.sq_error, a.rel_error, a.xq, a.qq}) std::fill(d + n, d + padded, 0.0);
   add_exactly(a.error, padded, std::bit_cast<double>(t.max_error), sums.error);
@@ -233,31 +249,34 @@ FPSCOPE_FORCEINLINE TileSummary tile_body(Arrays& a, std::size_t n, const FastSt
   return t;
 }
 
-TileSummary tile_baseline(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
-  return tile_body(a, n, f, sums);
+using TileInput = FastStatsTile::TileInput;
+TileSummary tile_baseline(const TileInput& in, Arrays& a, std::size_t n, const FastStatsFormat& f,
+                          QuantSumBuffers& sums) {
+  return tile_body(in, a, n, f, sums);
 }
 #if FPSCOPE_X86_KERNELS
-FPSCOPE_TARGET_AVX2 TileSummary tile_avx2(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
-  return tile_body(a, n, f, sums);
+FPSCOPE_TARGET_AVX2 TileSummary tile_avx2(const TileInput& in, Arrays& a, std::size_t n, const FastStatsFormat& f,
+                                          QuantSumBuffers& sums) {
+  return tile_body(in, a, n, f, sums);
 }
-FPSCOPE_TARGET_AVX512 TileSummary tile_avx512(Arrays& a, std::size_t n, const FastStatsFormat& f,
-                                             QuantSumBuffers& sums) {
-  return tile_body(a, n, f, sums);
+FPSCOPE_TARGET_AVX512 TileSummary tile_avx512(const TileInput& in, Arrays& a, std::size_t n, const FastStatsFormat& f,
+                                              QuantSumBuffers& sums) {
+  return tile_body(in, a, n, f, sums);
 }
 #endif
 
-TileSummary run_tile(Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
+TileSummary run_tile(const TileInput& in, Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
 #if FPSCOPE_X86_KERNELS
   switch (detail::detected_kernel_isa()) {
     case detail::KernelIsa::avx512:
-      return tile_avx512(a, n, f, sums);
+      return tile_avx512(in, a, n, f, sums);
     case detail::KernelIsa::avx2:
-      return tile_avx2(a, n, f, sums);
+      return tile_avx2(in, a, n, f, sums);
     case detail::KernelIsa::baseline:
       break;
   }
 #endif
-  return tile_baseline(a, n, f, sums);
+  return tile_baseline(in, a, n, f, sums);
 }
 
 // ---- Source statistics ----
@@ -482,7 +501,7 @@ void FastStatsTile::begin(const FastStatsFormat& format, QuantStats& st, QuantSu
 }
 
 void FastStatsTile::finish() {
-  if (n_ > 0) process();
+  if (n_ > 0) flush_copied();
   QuantStats& st = *st_;
   std::swap(st.window, window_);
   // Normal outcomes: the chunk's finite non-zero elements of each binade less the other outcomes.
@@ -497,12 +516,10 @@ void FastStatsTile::finish() {
   st.window.merge(window_);
 }
 
-void FastStatsTile::process() {
-  const std::size_t n = n_;
-  n_ = 0;
+void FastStatsTile::process(const TileInput& in, std::size_t n) {
   Arrays& a = a_;
   QuantStats& st = *st_;
-  const TileSummary t = run_tile(a, n, *format_, *sums_);
+  const TileSummary t = run_tile(in, a, n, *format_, *sums_);
 
   // The relative-error histogram and the window slots, four copies of each:
   // consecutive elements in one bin would otherwise wait on each other's increment.
@@ -548,9 +565,10 @@ void FastStatsTile::process() {
   QuantSumBuffers& s = *sums_;
   for (std::size_t k = 0; k < n; ++k) {
     if (a.state[k] == 0) continue;
-    const double x = a.x[k];
-    const Encoded e = encode(x * a.scale[k], f.format, f.rounding, 0);
-    st.add_with<ExactSumBuffer, kSharing>(x, f.decoded[e.bits] * a.scale_inv[k], e.flags, f.classes[e.bits], s.error,
+    const double x = in.x[k];
+    const std::size_t j = in.uniform ? 0 : k;
+    const Encoded e = encode(x * in.scale[j], f.format, f.rounding, 0);
+    st.add_with<ExactSumBuffer, kSharing>(x, f.decoded[e.bits] * in.scale_inv[j], e.flags, f.classes[e.bits], s.error,
                                           s.sq_error, s.rel_error, s.xq, s.qq, s.xx);
   }
 }

@@ -88,6 +88,10 @@ class FastStatsTile {
   void begin(const FastStatsFormat& format, QuantStats& st, QuantSumBuffers& sums, const ChunkMagnitudes& magnitudes);
   // Elements x[0, n) with one scale.
   void add_run(const double* x, std::size_t n, const Scale& s) {
+    // Whole tiles of a long run are evaluated where they are, without a copy.
+    if (n_ == 0) {
+      for (; n >= kSize; x += kSize, n -= kSize) process(TileInput{x, &s.scale, &s.scale_inv, true}, kSize);
+    }
     while (n > 0) {
       const std::size_t take = n < kSize - n_ ? n : kSize - n_;
       for (std::size_t i = 0; i < take; ++i) {
@@ -98,12 +102,19 @@ class FastStatsTile {
       n_ += take;
       x += take;
       n -= take;
-      if (n_ == kSize) process();
+      if (n_ == kSize) flush_copied();
     }
   }
   // Evaluates what is left and completes the window; call before flushing the sums.
   void finish();
 
+  // A tile's elements: x[i] with scale[i] (scale[0] for all when uniform).
+  struct TileInput {
+    const double* x;
+    const double* scale;
+    const double* scale_inv;
+    bool uniform;
+  };
   // A tile's per-element arrays (public for the ISA-specific passes in fast_stats.cpp).
   enum RoundState : std::uint32_t {
     kRounded = 0,     // the fast path rounded it
@@ -130,7 +141,12 @@ class FastStatsTile {
   static constexpr std::uint32_t kNoSlot = 2048 * WindowHistogram::kOutcomes;
 
  private:
-  void process();
+  void process(const TileInput& in, std::size_t n);
+  void flush_copied() {
+    const std::size_t n = n_;
+    n_ = 0;
+    process(TileInput{a_.x, a_.scale, a_.scale_inv, false}, n);
+  }
   const FastStatsFormat* format_ = nullptr;
   QuantStats* st_ = nullptr;
   QuantSumBuffers* sums_ = nullptr;

@@ -80,12 +80,12 @@ struct ScaleRun {
   Scale scale;
 };
 
-// Runs of 1 to 600 elements, each with one of `scales`.
+// Runs of 1 to 1200 elements, each with one of `scales` (long ones are evaluated in place, tile by tile).
 std::vector<ScaleRun> split(std::size_t n, const std::vector<Scale>& scales, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::vector<ScaleRun> runs;
   for (std::size_t first = 0; first < n;) {
-    const std::size_t count = std::min<std::size_t>(n - first, 1 + rng() % 600);
+    const std::size_t count = std::min<std::size_t>(n - first, 1 + rng() % 1200);
     runs.push_back(ScaleRun{first, count, scales[rng() % scales.size()]});
     first += count;
   }
