@@ -23,6 +23,11 @@
 // Threads: chunks are handed to workers in any order; each worker accumulates
 // its own statistics, merged at the end. All statistics merge exactly
 // (analysis/stats.h), so the output never depends on threads or chunk size.
+//
+// On the CPU, the source statistics and the RNE combinations of formats on the
+// float32 fast path are evaluated by the vectorised tiles of
+// analysis/fast_stats.h; the other combinations element by element through
+// QuantStats::add_with. Both give the same statistics, exactly.
 #pragma once
 
 #include <cstdint>

@@ -11,6 +11,7 @@
 // machine inflates least), memcpy_ns_per_element (memcpy of the same float32
 // array in the same run). FPSCOPE_BENCH_SWEEP_LOG2 sets the sweep's size (default
 // 2^22 elements: 14 combinations on 2^26 take minutes on the 2-core machine).
+// FPSCOPE_BENCH_CHUNK sets EngineOptions::chunk_elements (default 2^20).
 #include <benchmark/benchmark.h>
 #include <time.h>
 
@@ -86,6 +87,7 @@ void run(benchmark::State& state, const std::vector<std::string>& formats, const
   fpscope::EngineOptions options;
   options.combinations = fpscope::make_combinations(formats, recipes, {"rne"});
   options.threads = threads;
+  if (const char* chunk = std::getenv("FPSCOPE_BENCH_CHUNK")) options.chunk_elements = std::strtoull(chunk, nullptr, 10);
   double wall = 0.0;
   double cpu = 0.0;
   double memcpy_ns = 0.0;
