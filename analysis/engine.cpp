@@ -290,6 +290,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
         // The chunk starts at a multiple of R rows and (for segments) of C columns.
         const std::uint64_t R = group_rows(p.recipe);
         const std::uint64_t C = group_cols(p.recipe);
+        const int element_emax = limits(p.element).emax;  // once, not per block
         for (std::uint64_t r0 = c.row0; r0 < r_end; r0 += R) {
           const std::uint64_t r1 = std::min(r_end, r0 + R);
           for (std::uint64_t c0 = c.col0; c0 < c_end; c0 += C) {
@@ -297,7 +298,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
             const double amax = group_amax(r0, r1, c0, c1);
             Scale s;
             if (p.recipe.kind == RecipeKind::mx) {
-              s = mx_scale(amax, p.element);
+              s = mx_scale_for_emax(amax, element_emax);
             } else if (p.recipe.kind == RecipeKind::nvfp4) {
               s = nvfp4_block_scale(amax, p.nvfp4_scale);
             } else {

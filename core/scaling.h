@@ -131,11 +131,11 @@ FPSCOPE_HD inline Scale amax_scale(double amax, const Format& element, const Rec
 // OCP MX v1.0 s6.3: X = 2^(floor(log2(amax)) - emax_elem), the exponent clamped
 // to e8m0's [-127, 127] (clamping marks the scale saturated); amax == 0 gives
 // X = 2^-127. scale = 1/X, scale_inv = X (both exact powers of two).
-FPSCOPE_HD inline Scale mx_scale(double amax, const Format& element) {
+FPSCOPE_HD inline Scale mx_scale_for_emax(double amax, int element_emax) {
   Scale s;
   int shared_exp = -127;
   if (amax > 0.0 && std::isfinite(amax)) {
-    shared_exp = std::ilogb(amax) - limits(element).emax;
+    shared_exp = std::ilogb(amax) - element_emax;
     if (shared_exp > 127 || shared_exp < -127) {
       s.saturated = true;
       shared_exp = std::clamp(shared_exp, -127, 127);
@@ -145,6 +145,10 @@ FPSCOPE_HD inline Scale mx_scale(double amax, const Format& element) {
   s.scale_inv = std::ldexp(1.0, shared_exp);
   return s;
 }
+FPSCOPE_HD inline Scale mx_scale(double amax, const Format& element) {
+  return mx_scale_for_emax(amax, limits(element).emax);
+}
+// (mx_scale_for_emax: the same with limits(element).emax computed once by the caller.)
 
 // NVFP4 (NVIDIA Transformer Engine / cuBLASLt convention): the fp32 per-tensor
 // encode scale S_enc = (6 * 448) / tensor_amax (1 when amax is 0).
