@@ -106,7 +106,7 @@ struct FormatTable {
 // What the CPU path adds to a PreparedCombination: decode tables and the RNE fast path.
 struct CpuPrepared {
   std::shared_ptr<const FormatTable> table;  // null for formats over kTableBits bits
-  // RNE through the float32 fast path, evaluated by FastStatsTile; empty when it does not apply.
+  // The float32 fast path's parameters for FastStatsTile; empty when it does not apply.
   std::optional<detail::FastParams> fast;
 };
 
@@ -201,11 +201,15 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     const bool whole_chunk_scale = p.recipe.kind == RecipeKind::none || p.recipe.kind == RecipeKind::tensor ||
                                    p.recipe.kind == RecipeKind::delayed;
     const bool by_counts = whole_chunk_scale && table != nullptr && buf.size() >= 16 * table->decoded.size();
-    // RNE on the float32 fast path: the vectorised tiles of analysis/fast_stats.h.
-    const bool tiled = cp.fast.has_value() && table != nullptr;
+    // Formats on the float32 fast path: the vectorised tiles of analysis/fast_stats.h.
+    // Stochastic rounding takes the tiles only where scaled float32 values stay
+    // float32 (power-of-two scales); elsewhere all its elements would be left to
+    // encode() after the vector passes (fast_stats_params()).
+    const bool exact_scales = p.recipe.kind == RecipeKind::none || p.recipe.kind == RecipeKind::mx || p.recipe.pow2_scale;
+    const bool tiled = cp.fast.has_value() && table != nullptr && (p.rounding.mode != Mode::sr || exact_scales);
     const FastStatsFormat tile_format =
         tiled ? FastStatsFormat{&*cp.fast, limits(p.format).min_normal, table->decoded.data(), table->classes.data(),
-                                p.format, p.rounding}
+                                p.format, p.rounding, seed}
               : FastStatsFormat{};
     // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
     auto apply = [&]<unsigned kSharing>(const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0,
@@ -239,7 +243,7 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
         apply.template operator()<kPerElement>(s, r0, r1, c0, c1);
         return;
       }
-      for (std::uint64_t i = r0; i < r1; ++i) tile->add_run(&at(i, c0), c1 - c0, s);
+      for (std::uint64_t i = r0; i < r1; ++i) tile->add_run(&at(i, c0), c1 - c0, s, i * cols + c0);
     };
     // The recipes with one scale for the chunk.
     auto apply_whole = [&](const Scale& s) {

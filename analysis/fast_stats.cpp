@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
-#include <memory>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <memory>
+
+#include "core/random.h"
 
 namespace fpscope {
 namespace {
@@ -64,25 +66,68 @@ constexpr std::array<std::uint64_t, 2048> kRelBinWords = make_rel_bin_words();
 // no table lookup) and whether it saturated, or the flag that the fast path
 // does not take it (see fast_stats_params(); and results that overflowed to inf
 // or NaN, which add_with counts apart).
-template <bool kUniform>
+// sr_random_bits(seed, index) (core/random.h) written so that GCC vectorises it:
+// the block's word picked with masks rather than by indexing.
+FPSCOPE_FORCEINLINE std::uint32_t random_bits(std::uint64_t seed, std::uint64_t index) {
+  const PhiloxBlock b = philox4x32(seed, index >> 2);
+  const auto w = static_cast<std::uint32_t>(index & 3);
+  return detail::pick(detail::mask_if(w == 0), b.word[0],
+                      detail::pick(detail::mask_if(w == 1), b.word[1],
+                                   detail::pick(detail::mask_if(w == 2), b.word[2], b.word[3])));
+}
+
+template <bool kUniform, Mode kMode>
 FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
-                                    const detail::FastParams& p) {
+                                    const detail::FastParams& p, std::uint64_t seed) {
   const double* __restrict x = in.x;
   const double* __restrict scale = in.scale;
+  const std::uint64_t* __restrict index = in.index;
   constexpr std::uint32_t kSlow = FastStatsTile::kSlow;
   constexpr std::uint32_t kOverflowed = FastStatsTile::kOverflowed;
   for (std::size_t i = 0; i < n; ++i) {
     const double xs = x[i] * scale[kUniform ? 0 : i];
     const auto y = static_cast<float>(xs);
+    std::uint32_t random = 0;
+    if constexpr (kMode == Mode::sr) random = random_bits(seed, kUniform ? in.first_index + i : index[i]);
     std::uint32_t events = 0;
-    const std::uint32_t out = detail::round_float_bits<Mode::rne, detail::FastOutput::value, detail::FastRange::all,
-                                                       true>(std::bit_cast<std::uint32_t>(y), 0, p, events);
-    const std::uint32_t moved_tie = detail::mask_if(static_cast<double>(y) != xs) & events & detail::kEventTie;
+    const std::uint32_t out = detail::round_float_bits<kMode, detail::FastOutput::value, detail::FastRange::all, true>(
+        std::bit_cast<std::uint32_t>(y), random, p, events);
+    // When the double -> float32 step may have changed the result (see fast_stats_params()).
+    const std::uint32_t moved = detail::mask_if(static_cast<double>(y) != xs);
+    std::uint32_t unsure = 0;
+    if constexpr (kMode == Mode::rne || kMode == Mode::rna) {
+      unsure = moved & events & detail::kEventTie;
+    } else if constexpr (kMode == Mode::sr) {
+      unsure = moved;
+    } else {
+      unsure = moved & ~events & detail::kEventInexact;
+    }
     const std::uint32_t special_in = events & (detail::kEventNanInput | detail::kEventInfInput);
     const std::uint32_t slow =
-        detail::mask_if((special_in | moved_tie) != 0) | detail::mask_if((out & 0x7FFF'FFFFu) >= 0x7F80'0000u);
+        detail::mask_if((special_in | unsure) != 0) | detail::mask_if((out & 0x7FFF'FFFFu) >= 0x7F80'0000u);
     a.value[i] = out & ~slow;
     a.state[i] = detail::pick(slow, kSlow, detail::mask_if((events & detail::kEventOverflow) != 0) & kOverflowed);
+  }
+}
+
+template <bool kUniform>
+FPSCOPE_FORCEINLINE void round_any(Mode mode, const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
+                                   const detail::FastParams& p, std::uint64_t seed) {
+  switch (mode) {
+    case Mode::rne:
+      return round_pass<kUniform, Mode::rne>(in, a, n, p, seed);
+    case Mode::rna:
+      return round_pass<kUniform, Mode::rna>(in, a, n, p, seed);
+    case Mode::rtz:
+      return round_pass<kUniform, Mode::rtz>(in, a, n, p, seed);
+    case Mode::rup:
+      return round_pass<kUniform, Mode::rup>(in, a, n, p, seed);
+    case Mode::rdn:
+      return round_pass<kUniform, Mode::rdn>(in, a, n, p, seed);
+    case Mode::rto:
+      return round_pass<kUniform, Mode::rto>(in, a, n, p, seed);
+    case Mode::sr:
+      return round_pass<kUniform, Mode::sr>(in, a, n, p, seed);
   }
 }
 
@@ -233,10 +278,10 @@ FPSCOPE_FORCEINLINE TileSummary tile_body(const FastStatsTile::TileInput& in, Ar
   const float min_normal = static_cast<float>(f.min_normal);
   TileSummary t;
   if (in.uniform) {
-    round_pass<true>(in, a, n, p);
+    round_any<true>(f.rounding.mode, in, a, n, p, f.seed);
     t = element_pass<true>(in, a, n, min_normal);
   } else {
-    round_pass<false>(in, a, n, p);
+    round_any<false>(f.rounding.mode, in, a, n, p, f.seed);
     t = element_pass<false>(in, a, n, min_normal);
   }
   const std::size_t padded = (n + kStride - 1) / kStride * kStride;
@@ -482,7 +527,7 @@ void add_source_values(std::span<const double> values, SourceStats& st, SourceSu
 }
 
 std::optional<detail::FastParams> fast_stats_params(const Format& f, const Rounding& r) {
-  if (r.mode != Mode::rne || limits(f).total_bits > 16 || !detail::fast_path_applies(f)) return std::nullopt;
+  if (limits(f).total_bits > 16 || !detail::fast_path_applies(f)) return std::nullopt;
   const ExponentRange range = exponent_range(f);
   const int grid_exp = f.subnormals ? range.emin - f.man_bits : range.emin;
   if (grid_exp - 1 < -149) return std::nullopt;  // the midpoints between the smallest values
@@ -567,7 +612,9 @@ void FastStatsTile::process(const TileInput& in, std::size_t n) {
     if (a.state[k] == 0) continue;
     const double x = in.x[k];
     const std::size_t j = in.uniform ? 0 : k;
-    const Encoded e = encode(x * in.scale[j], f.format, f.rounding, 0);
+    const std::uint32_t random =
+        f.rounding.mode == Mode::sr ? sr_random_bits(f.seed, in.uniform ? in.first_index + k : in.index[k]) : 0;
+    const Encoded e = encode(x * in.scale[j], f.format, f.rounding, random);
     st.add_with<ExactSumBuffer, kSharing>(x, f.decoded[e.bits] * in.scale_inv[j], e.flags, f.classes[e.bits], s.error,
                                           s.sq_error, s.rel_error, s.xq, s.qq, s.xx);
   }

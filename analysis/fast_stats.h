@@ -35,21 +35,25 @@
 
 namespace fpscope {
 
-// The fast path's parameters when FastStatsTile can evaluate (f, r): RNE, a
-// format of at most 16 bits that the float32 fast path takes, whose grid's
-// midpoints near zero are float32 numbers too; nothing otherwise.
+// The fast path's parameters when FastStatsTile can evaluate (f, r): any
+// rounding mode, a format of at most 16 bits that the float32 fast path takes,
+// whose grid's midpoints near zero are float32 numbers too; nothing otherwise.
 //
 // Why rounding a double through float32 is exact here: the tile rounds
-// y = float(x * scale), not the double itself. When y != x * scale this double
-// rounding gives encode()'s result unless y is a midpoint of the format's grid:
-// every grid point and midpoint is a float32 (at most 22 fraction bits, and the
-// condition above near zero), so no midpoint lies strictly between the double and
-// y (it would be a float32 nearer to the double than y); both then lie between
-// the same two midpoints and round alike. The fast path reports a midpoint y
-// itself (kEventTie); such ties with y != x * scale, values above max finite,
-// and non-finite or out-of-float-range inputs take the generic encode(). Only
-// the encoding is needed (flags: values up to max finite never overflow, the
-// only flag the statistics use).
+// y = float(x * scale), not the double d = x * scale itself. Every grid point
+// and midpoint of the format is a float32 (at most 22 fraction bits, and the
+// condition above near zero), so none lies strictly between d and y (it would
+// be a float32 nearer to d than y): when y != d, d and y lie in the same open
+// interval between consecutive grid points and midpoints, or y is one of them.
+// - RNE, RNA: d and y round alike unless y is a midpoint (a tie, kEventTie).
+// - RTZ, RUP, RDN, RTO: alike unless y is a grid point (an exact result: no
+//   kEventInexact).
+// - SR: its random decision reads the fraction's leading bits, which y != d
+//   can change: only y == d is taken.
+// Those cases with y != d, non-finite inputs and results, and inputs beyond
+// float32's range take the generic encode(); so does everything on a format
+// without the fast path. The overflow flag (the only flag the statistics use)
+// is the fast path's, from the same y.
 // The parameters are those of FastOutput::value.
 std::optional<detail::FastParams> fast_stats_params(const Format& f, const Rounding& r);
 
@@ -62,7 +66,8 @@ struct FastStatsFormat {
   const double* decoded = nullptr;
   const Class* classes = nullptr;
   Format format;
-  Rounding rounding;  // Mode::rne
+  Rounding rounding;
+  std::uint64_t seed = 0;  // stochastic rounding: sr_random_bits(seed, element index)
 };
 
 // A chunk's source magnitudes (SourceStats::magnitudes of the chunk alone) and
@@ -86,11 +91,14 @@ class FastStatsTile {
 
   // Every finite non-zero element counted in `magnitudes` must then be added, once.
   void begin(const FastStatsFormat& format, QuantStats& st, QuantSumBuffers& sums, const ChunkMagnitudes& magnitudes);
-  // Elements x[0, n) with one scale.
-  void add_run(const double* x, std::size_t n, const Scale& s) {
+  // Elements x[0, n) with one scale; x[k] is element `index + k` of the tensor
+  // (row-major: the index stochastic rounding draws its random bits for).
+  void add_run(const double* x, std::size_t n, const Scale& s, std::uint64_t index) {
     // Whole tiles of a long run are evaluated where they are, without a copy.
     if (n_ == 0) {
-      for (; n >= kSize; x += kSize, n -= kSize) process(TileInput{x, &s.scale, &s.scale_inv, true}, kSize);
+      for (; n >= kSize; x += kSize, n -= kSize, index += kSize) {
+        process(TileInput{x, &s.scale, &s.scale_inv, nullptr, index, true}, kSize);
+      }
     }
     while (n > 0) {
       const std::size_t take = n < kSize - n_ ? n : kSize - n_;
@@ -98,9 +106,11 @@ class FastStatsTile {
         a_.x[n_ + i] = x[i];
         a_.scale[n_ + i] = s.scale;
         a_.scale_inv[n_ + i] = s.scale_inv;
+        a_.index[n_ + i] = index + i;
       }
       n_ += take;
       x += take;
+      index += take;
       n -= take;
       if (n_ == kSize) flush_copied();
     }
@@ -108,11 +118,14 @@ class FastStatsTile {
   // Evaluates what is left and completes the window; call before flushing the sums.
   void finish();
 
-  // A tile's elements: x[i] with scale[i] (scale[0] for all when uniform).
+  // A tile's elements: x[i] with scale[i] and tensor index index[i]; when
+  // uniform, scale[0] for all and the indexes first_index + i.
   struct TileInput {
     const double* x;
     const double* scale;
     const double* scale_inv;
+    const std::uint64_t* index;
+    std::uint64_t first_index;
     bool uniform;
   };
   // A tile's per-element arrays (public for the ISA-specific passes in fast_stats.cpp).
@@ -125,6 +138,7 @@ class FastStatsTile {
     alignas(64) double x[kSize];
     alignas(64) double scale[kSize];
     alignas(64) double scale_inv[kSize];
+    alignas(64) std::uint64_t index[kSize];
     alignas(64) double error[kSize];      // q - x
     alignas(64) double sq_error[kSize];   // (q - x)^2
     alignas(64) double rel_error[kSize];  // |q - x| / |x|
@@ -145,7 +159,7 @@ class FastStatsTile {
   void flush_copied() {
     const std::size_t n = n_;
     n_ = 0;
-    process(TileInput{a_.x, a_.scale, a_.scale_inv, false}, n);
+    process(TileInput{a_.x, a_.scale, a_.scale_inv, a_.index, 0, false}, n);
   }
   const FastStatsFormat* format_ = nullptr;
   QuantStats* st_ = nullptr;

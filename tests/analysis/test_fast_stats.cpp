@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
 #include "core/rounding_spec.h"
 #include "tests/analysis/stats_equal.h"
 
@@ -107,11 +108,15 @@ Table table_of(const Format& f) {
 
 // The engine's protocol for one chunk: the chunk's magnitudes and sum of x*x
 // from the source, then the runs through one tile.
-QuantStats through_tiles(const std::vector<double>& xs, const std::vector<ScaleRun>& runs, const Format& f) {
-  const Rounding rne{};
-  const std::optional<detail::FastParams> params = fast_stats_params(f, rne);
+constexpr std::uint64_t kSeed = 0x5eed;
+
+// (The element index of xs[i] is i.)
+QuantStats through_tiles(const std::vector<double>& xs, const std::vector<ScaleRun>& runs, const Format& f,
+                         const Rounding& rounding) {
+  const std::optional<detail::FastParams> params = fast_stats_params(f, rounding);
   const Table table = table_of(f);
-  const FastStatsFormat format{&*params, limits(f).min_normal, table.decoded.data(), table.classes.data(), f, rne};
+  const FastStatsFormat format{&*params, limits(f).min_normal, table.decoded.data(), table.classes.data(),
+                               f,        rounding,           kSeed};
   BinadeHistogram magnitudes;
   for (const double x : xs) magnitudes.add(x);
   ChunkMagnitudes chunk{&magnitudes, BinadeHistogram::kBins, 0};
@@ -128,17 +133,19 @@ QuantStats through_tiles(const std::vector<double>& xs, const std::vector<ScaleR
   sums->bind(st);
   auto tile = std::make_unique<FastStatsTile>();
   tile->begin(format, st, *sums, chunk);
-  for (const ScaleRun& r : runs) tile->add_run(xs.data() + r.first, r.count, r.scale);
+  for (const ScaleRun& r : runs) tile->add_run(xs.data() + r.first, r.count, r.scale, r.first);
   tile->finish();
   sums->flush();
   return st;
 }
 
-QuantStats element_by_element(const std::vector<double>& xs, const std::vector<ScaleRun>& runs, const Format& f) {
+QuantStats element_by_element(const std::vector<double>& xs, const std::vector<ScaleRun>& runs, const Format& f,
+                              const Rounding& rounding) {
   QuantStats st;
   for (const ScaleRun& r : runs) {
     for (std::size_t i = r.first; i < r.first + r.count; ++i) {
-      const ScaledResult q = quantize_scaled(xs[i], r.scale, f, Rounding{}, 0);
+      const std::uint32_t random = rounding.mode == Mode::sr ? sr_random_bits(kSeed, i) : 0;
+      const ScaledResult q = quantize_scaled(xs[i], r.scale, f, rounding, random);
       st.add(xs[i], q.value, q.encoded.flags, classify(q.encoded.bits, f));
     }
   }
@@ -152,14 +159,19 @@ TEST(FastStatsTile, equals_quant_stats_add_on_adversarial_values) {
                                      Scale{0x1p-1000, 0x1p1000}};
   for (const char* name : {"e4m3", "e5m2", "e2m1", "e3m2", "e2m3", "bf16", "fp16", "e4m3:nosub", "e5m2:sat=finite"}) {
     const Format f = parse_format(name);
-    ASSERT_TRUE(fast_stats_params(f, Rounding{}).has_value()) << name;
     const std::vector<double> xs = adversarial(f, 7);
     const std::vector<ScaleRun> runs = split(xs.size(), scales, 11);
-    const QuantStats reference = element_by_element(xs, runs, f);
-    ASSERT_GT(reference.overflow, 0u) << name;  // the adversarial values reach every outcome
-    ASSERT_GT(reference.underflow_to_zero, 0u) << name;
-    ASSERT_GT(reference.nan_produced + reference.overflow, 0u) << name;
-    for_each_isa([&](const std::string& isa) { expect_same(through_tiles(xs, runs, f), reference, name + (" " + isa)); });
+    for (const char* mode : {"rne", "rna", "rtz", "rup", "rdn", "rto", "sr", "sr:8"}) {
+      const Rounding rounding = parse_rounding(mode);
+      ASSERT_TRUE(fast_stats_params(f, rounding).has_value()) << name;
+      const QuantStats reference = element_by_element(xs, runs, f, rounding);
+      ASSERT_GT(reference.overflow, 0u) << name;  // the adversarial values reach every outcome
+      ASSERT_GT(reference.underflow_to_zero, 0u) << name;
+      const std::string where = std::string(name) + " " + mode;
+      for_each_isa([&](const std::string& isa) {
+        expect_same(through_tiles(xs, runs, f, rounding), reference, where + " " + isa);
+      });
+    }
   }
 }
 
@@ -171,15 +183,15 @@ TEST(FastStatsTile, one_tile_spanning_the_whole_double_range) {
   for (int e = -1074; e < 1000; e += 9) xs.push_back(std::ldexp(1.0 + std::ldexp(1.0, -30), e));
   for (int e = -1074; e < 1000; e += 13) xs.push_back(-std::ldexp(1.3, e));
   const std::vector<ScaleRun> runs = split(xs.size(), {Scale{}}, 3);
-  const QuantStats reference = element_by_element(xs, runs, f);
-  for_each_isa([&](const std::string& isa) { expect_same(through_tiles(xs, runs, f), reference, isa); });
+  const QuantStats reference = element_by_element(xs, runs, f, Rounding{});
+  for_each_isa([&](const std::string& isa) { expect_same(through_tiles(xs, runs, f, Rounding{}), reference, isa); });
 }
 
 TEST(FastStatsTile, formats_it_cannot_take) {
-  EXPECT_FALSE(fast_stats_params(parse_format("e4m3"), parse_rounding("sr")).has_value());
-  EXPECT_FALSE(fast_stats_params(parse_format("e4m3"), parse_rounding("rtz")).has_value());
   EXPECT_FALSE(fast_stats_params(parse_format("fp32"), Rounding{}).has_value());
+  EXPECT_FALSE(fast_stats_params(parse_format("e8m0"), Rounding{}).has_value());
   EXPECT_TRUE(fast_stats_params(parse_format("e4m3"), Rounding{}).has_value());
+  EXPECT_TRUE(fast_stats_params(parse_format("e4m3"), parse_rounding("sr:4")).has_value());
 }
 
 TEST(add_source_values, equals_source_stats_add) {
