@@ -202,14 +202,10 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
                                    p.recipe.kind == RecipeKind::delayed;
     const bool by_counts = whole_chunk_scale && table != nullptr && buf.size() >= 16 * table->decoded.size();
     // Formats on the float32 fast path: the vectorised tiles of analysis/fast_stats.h.
-    // Stochastic rounding takes the tiles only where scaled float32 values stay
-    // float32 (power-of-two scales); elsewhere all its elements would be left to
-    // encode() after the vector passes (fast_stats_params()).
-    const bool exact_scales = p.recipe.kind == RecipeKind::none || p.recipe.kind == RecipeKind::mx || p.recipe.pow2_scale;
-    const bool tiled = cp.fast.has_value() && table != nullptr && (p.rounding.mode != Mode::sr || exact_scales);
+    const bool tiled = cp.fast.has_value() && table != nullptr;
     const FastStatsFormat tile_format =
         tiled ? FastStatsFormat{&*cp.fast, limits(p.format).min_normal, table->decoded.data(), table->classes.data(),
-                                p.format, p.rounding, seed}
+                                p.format, p.rounding, seed, detail::make_fast_double_params(p.format)}
               : FastStatsFormat{};
     // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
     auto apply = [&]<unsigned kSharing>(const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0,

@@ -78,17 +78,27 @@ FPSCOPE_FORCEINLINE std::uint32_t random_bits(std::uint64_t seed, std::uint64_t 
 
 template <bool kUniform, Mode kMode>
 FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
-                                    const detail::FastParams& p, std::uint64_t seed) {
+                                    const detail::FastParams& p, const detail::FastDoubleParams& dp,
+                                    std::uint64_t seed) {
   const double* __restrict x = in.x;
   const double* __restrict scale = in.scale;
   const std::uint64_t* __restrict index = in.index;
   constexpr std::uint32_t kSlow = FastStatsTile::kSlow;
   constexpr std::uint32_t kOverflowed = FastStatsTile::kOverflowed;
+  constexpr std::uint32_t kRounded = FastStatsTile::kRounded;
   for (std::size_t i = 0; i < n; ++i) {
     const double xs = x[i] * scale[kUniform ? 0 : i];
     const auto y = static_cast<float>(xs);
-    std::uint32_t random = 0;
-    if constexpr (kMode == Mode::sr) random = random_bits(seed, kUniform ? in.first_index + i : index[i]);
+    if constexpr (kMode == Mode::sr) {
+      // From the double itself (float32 would lose fraction bits the decision reads).
+      const std::uint32_t random = random_bits(seed, kUniform ? in.first_index + i : index[i]);
+      std::uint32_t taken = 0;
+      const std::uint32_t out = detail::round_double_sr_value(xs, random, p, dp, taken);
+      a.value[i] = out & taken;
+      a.state[i] = detail::pick(taken, kRounded, kSlow);
+      continue;
+    }
+    constexpr std::uint32_t random = 0;
     std::uint32_t events = 0;
     const std::uint32_t out = detail::round_float_bits<kMode, detail::FastOutput::value, detail::FastRange::all, true>(
         std::bit_cast<std::uint32_t>(y), random, p, events);
@@ -97,8 +107,6 @@ FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& 
     std::uint32_t unsure = 0;
     if constexpr (kMode == Mode::rne || kMode == Mode::rna) {
       unsure = moved & events & detail::kEventTie;
-    } else if constexpr (kMode == Mode::sr) {
-      unsure = moved;
     } else {
       unsure = moved & ~events & detail::kEventInexact;
     }
@@ -112,22 +120,23 @@ FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& 
 
 template <bool kUniform>
 FPSCOPE_FORCEINLINE void round_any(Mode mode, const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
-                                   const detail::FastParams& p, std::uint64_t seed) {
+                                   const detail::FastParams& p, const detail::FastDoubleParams& dp,
+                                   std::uint64_t seed) {
   switch (mode) {
     case Mode::rne:
-      return round_pass<kUniform, Mode::rne>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::rne>(in, a, n, p, dp, seed);
     case Mode::rna:
-      return round_pass<kUniform, Mode::rna>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::rna>(in, a, n, p, dp, seed);
     case Mode::rtz:
-      return round_pass<kUniform, Mode::rtz>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::rtz>(in, a, n, p, dp, seed);
     case Mode::rup:
-      return round_pass<kUniform, Mode::rup>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::rup>(in, a, n, p, dp, seed);
     case Mode::rdn:
-      return round_pass<kUniform, Mode::rdn>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::rdn>(in, a, n, p, dp, seed);
     case Mode::rto:
-      return round_pass<kUniform, Mode::rto>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::rto>(in, a, n, p, dp, seed);
     case Mode::sr:
-      return round_pass<kUniform, Mode::sr>(in, a, n, p, seed);
+      return round_pass<kUniform, Mode::sr>(in, a, n, p, dp, seed);
   }
 }
 
@@ -278,10 +287,10 @@ FPSCOPE_FORCEINLINE TileSummary tile_body(const FastStatsTile::TileInput& in, Ar
   const float min_normal = static_cast<float>(f.min_normal);
   TileSummary t;
   if (in.uniform) {
-    round_any<true>(f.rounding.mode, in, a, n, p, f.seed);
+    round_any<true>(f.rounding.mode, in, a, n, p, f.fast_double, f.seed);
     t = element_pass<true>(in, a, n, min_normal);
   } else {
-    round_any<false>(f.rounding.mode, in, a, n, p, f.seed);
+    round_any<false>(f.rounding.mode, in, a, n, p, f.fast_double, f.seed);
     t = element_pass<false>(in, a, n, min_normal);
   }
   const std::size_t padded = (n + kStride - 1) / kStride * kStride;

@@ -48,8 +48,8 @@ namespace fpscope {
 // - RNE, RNA: d and y round alike unless y is a midpoint (a tie, kEventTie).
 // - RTZ, RUP, RDN, RTO: alike unless y is a grid point (an exact result: no
 //   kEventInexact).
-// - SR: its random decision reads the fraction's leading bits, which y != d
-//   can change: only y == d is taken.
+// - SR: its random decision reads up to 32 leading bits of the fraction, which
+//   y can lose: SR rounds d itself (detail::round_double_sr_value).
 // Those cases with y != d, non-finite inputs and results, and inputs beyond
 // float32's range take the generic encode(); so does everything on a format
 // without the fast path. The overflow flag (the only flag the statistics use)
@@ -68,6 +68,7 @@ struct FastStatsFormat {
   Format format;
   Rounding rounding;
   std::uint64_t seed = 0;  // stochastic rounding: sr_random_bits(seed, element index)
+  detail::FastDoubleParams fast_double{};  // stochastic rounding: make_fast_double_params(format)
 };
 
 // A chunk's source magnitudes (SourceStats::magnitudes of the chunk alone) and

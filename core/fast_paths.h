@@ -17,6 +17,7 @@
 #pragma once
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -242,6 +243,71 @@ FPSCOPE_FORCEINLINE std::uint32_t round_float_bits(std::uint32_t x, std::uint32_
               (overflow & kEventOverflow) | (is_nan & kEventNanInput) | (is_inf & kEventInfInput);
   }
   return result;
+}
+
+// Stochastic rounding of a double, for callers that cannot round it to float32
+// first: SR's random decision reads up to 32 leading bits of the discarded
+// fraction, and a float32 keeps only 23 - M of them (the analysis engine's
+// tiles, analysis/fast_stats.cpp). The same arithmetic as round_float_bits on
+// the double's 52-bit significand.
+struct FastDoubleParams {
+  std::uint64_t normal_shift;     // 52 - M: significand bits dropped for normal results
+  std::uint64_t emin_field;       // double exponent field of the format's min normal
+  std::uint64_t tiny_shift_base;  // below it, a significand's shift to the grid 2^g: base - field
+  double grid;                    // 2^g: the tiny range's spacing (g = emin - M, or emin without subnormals)
+  double max_finite;
+};
+inline FastDoubleParams make_fast_double_params(const Format& f) {
+  const ExponentRange range = exponent_range(f);
+  const int grid_exp = range.emin - (f.subnormals ? f.man_bits : 0);
+  FastDoubleParams d{};
+  d.normal_shift = static_cast<std::uint64_t>(52 - f.man_bits);
+  d.emin_field = static_cast<std::uint64_t>(range.emin + 1023);
+  d.tiny_shift_base = static_cast<std::uint64_t>(1075 + grid_exp);
+  d.grid = std::ldexp(1.0, grid_exp);
+  d.max_finite = limits(f).max_finite;
+  return d;
+}
+
+// x rounded to the format by SR with `random` (sr_random_bits), as the format's
+// value in float32 bits: the value encode() gives (p: make_fast_params(f, r,
+// FastOutput::value) for its SR width and zero results). Sets `taken` to all
+// ones when it did; to zero for NaN, inf, double subnormals, inputs or results
+// beyond max finite, which the caller takes to encode(). No branches.
+FPSCOPE_FORCEINLINE std::uint32_t round_double_sr_value(double x, std::uint32_t random, const FastParams& p,
+                                                        const FastDoubleParams& d, std::uint32_t& taken) {
+  // Selects as masks, as in round_float_bits (GCC leaves `c ? a : b` as control flow).
+  const auto mask64 = [](bool c) { return 0 - static_cast<std::uint64_t>(c); };
+  const auto pick64 = [](std::uint64_t m, std::uint64_t a, std::uint64_t b) { return (a & m) | (b & ~m); };
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+  const std::uint64_t magnitude = bits & 0x7FFF'FFFF'FFFF'FFFFu;
+  const std::uint64_t field = magnitude >> 52;
+  const std::uint64_t tiny = mask64(field < d.emin_field);
+  // Normal results: drop normal_shift bits of the pattern; a carry moves into the exponent.
+  const std::uint64_t kept_normal = magnitude >> d.normal_shift;
+  const std::uint64_t frac_normal = magnitude << (64 - d.normal_shift);
+  // Tiny range: the significand shifted to the grid (a huge shift for small fields: clamped).
+  const std::uint64_t significand = (magnitude & 0x000F'FFFF'FFFF'FFFFu) | (std::uint64_t{field != 0} << 52);
+  const std::uint64_t shift = d.tiny_shift_base - field;  // >= 30 in the tiny range; wraps above it (unused)
+  const std::uint64_t kept_tiny = significand >> (shift < 63 ? shift : 63);
+  const std::uint64_t right = shift > 64 ? shift - 64 : 0;
+  const std::uint64_t frac_tiny = pick64(mask64(shift <= 64), significand << ((64 - shift) & 63),
+                                         significand >> (right < 63 ? right : 63));
+  const std::uint64_t frac = pick64(tiny, frac_tiny, frac_normal);
+  // round_pack: up iff lead + noise carries out of sr_bits bits.
+  const auto lead = static_cast<std::uint32_t>(frac >> 32) >> p.sr_shift;
+  const std::uint64_t up = static_cast<std::uint64_t>((random & p.sr_mask) > (lead ^ p.sr_mask));
+  const std::uint64_t normal_value = (kept_normal + up) << d.normal_shift;
+  const std::uint64_t tiny_value =
+      std::bit_cast<std::uint64_t>(static_cast<double>(static_cast<std::int64_t>(kept_tiny + up)) * d.grid);
+  const double value = std::bit_cast<double>(pick64(tiny, tiny_value, normal_value));
+  const bool ok = ((field != 0) | (magnitude == 0)) & (field < 0x7FF) & (value <= d.max_finite);
+  taken = mask_if(ok);
+  const double safe = std::bit_cast<double>(std::bit_cast<std::uint64_t>(value) & mask64(ok));  // float() of it is defined
+  const std::uint32_t value_bits = std::bit_cast<std::uint32_t>(static_cast<float>(safe));
+  const std::uint32_t negative = mask_if((bits >> 63) != 0);
+  const std::uint32_t zero = pick(negative, p.zero_out[1], p.zero_out[0]);
+  return pick(mask_if(value == 0.0), zero, value_bits | (negative & 0x8000'0000u));
 }
 
 // The instruction sets the array kernels are compiled for (core/array.cpp picks

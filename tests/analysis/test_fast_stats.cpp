@@ -116,7 +116,7 @@ QuantStats through_tiles(const std::vector<double>& xs, const std::vector<ScaleR
   const std::optional<detail::FastParams> params = fast_stats_params(f, rounding);
   const Table table = table_of(f);
   const FastStatsFormat format{&*params, limits(f).min_normal, table.decoded.data(), table.classes.data(),
-                               f,        rounding,           kSeed};
+                               f,        rounding,           kSeed,                 detail::make_fast_double_params(f)};
   BinadeHistogram magnitudes;
   for (const double x : xs) magnitudes.add(x);
   ChunkMagnitudes chunk{&magnitudes, BinadeHistogram::kBins, 0};

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -318,6 +319,56 @@ TEST(fast_path, stochastic_threshold_matches_the_fractional_distance) {
           EXPECT_EQ(got, reference(in[i], f, sr, random).value_bits);
         }
       }
+    }
+  }
+}
+
+// round_double_sr_value: the value encode() gives by SR from a double (every
+// bit of its fraction, not a float32's), for doubles over every binade of the
+// format and beyond, the grid points, midpoints and their double neighbours,
+// with random words at and around each one's decision threshold.
+TEST(fast_path, stochastic_rounding_of_doubles_matches_the_rounding_core) {
+  std::mt19937_64 rng(9);
+  for (const char* name : {"bf16", "fp16", "e4m3", "e5m2", "e2m1", "e3m2", "e4m3:nosub", "e5m2fnuz", "tf32"}) {
+    const Format f = parse_format(name);
+    const FormatLimits lim = limits(f);
+    const detail::FastDoubleParams dp = detail::make_fast_double_params(f);
+    std::vector<double> in = {0.0, -0.0, lim.max_finite, std::nextafter(lim.max_finite, 1e300), 1e300,
+                              std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::infinity(),
+                              std::numeric_limits<double>::quiet_NaN()};
+    for (const float b : boundary_inputs(f)) {
+      if (!std::isfinite(b)) continue;
+      in.push_back(b);
+      in.push_back(std::nextafter(static_cast<double>(b), 0.0));
+      in.push_back(std::nextafter(static_cast<double>(b), 1e300));
+      in.push_back(static_cast<double>(b) * (1.0 + std::ldexp(static_cast<double>(rng() % 1024), -45)));
+    }
+    for (int i = 0; i < 20000; ++i) {
+      const int e = static_cast<int>(rng() % static_cast<std::uint64_t>(lim.emax - lim.emin + 60)) + lim.emin - 50;
+      in.push_back(std::ldexp(1.0 + std::ldexp(static_cast<double>(rng() >> 11), -53), e) * (rng() % 2 ? -1 : 1));
+    }
+    for (int k : {1, 8, 20, 32}) {
+      const Rounding sr{Mode::sr, k};
+      const auto p = detail::make_fast_params(f, sr, detail::FastOutput::value);
+      ASSERT_TRUE(p) << name;
+      std::size_t taken_count = 0;
+      for (const double x : in) {
+        for (int trial = 0; trial < 3; ++trial) {
+          const auto random = static_cast<std::uint32_t>(rng());
+          std::uint32_t taken = 0;
+          const std::uint32_t got = detail::round_double_sr_value(x, random, *p, dp, taken);
+          const Encoded e = encode(x, f, sr, random);
+          const double expected = decode(e.bits, f);
+          const bool must_take = std::isfinite(x) && (x == 0.0 || std::fabs(x) >= 0x1p-1022) &&
+                                 std::isfinite(expected) && (e.flags & kOverflow) == 0;
+          // Taken exactly when encode() gives a finite value without overflow from a normal (or zero) double.
+          EXPECT_EQ(taken != 0, must_take) << name << " sr:" << k << " x=" << x;
+          if (taken == 0) continue;
+          ++taken_count;
+          EXPECT_EQ(got, bits_of(static_cast<float>(expected))) << name << " sr:" << k << " x=" << x << " random=" << random;
+        }
+      }
+      EXPECT_GT(taken_count, in.size()) << name;
     }
   }
 }
