@@ -62,10 +62,6 @@ constexpr std::array<std::uint64_t, 2048> make_rel_bin_words() {
 }
 constexpr std::array<std::uint64_t, 2048> kRelBinWords = make_rel_bin_words();
 
-// Pass 1: each element's rounded value (the format's value as float32 bits, so
-// no table lookup) and whether it saturated, or the flag that the fast path
-// does not take it (see fast_stats_params(); and results that overflowed to inf
-// or NaN, which add_with counts apart).
 // sr_random_bits(seed, index) (core/random.h) written so that GCC vectorises it:
 // the block's word picked with masks rather than by indexing.
 FPSCOPE_FORCEINLINE std::uint32_t random_bits(std::uint64_t seed, std::uint64_t index) {
@@ -76,6 +72,10 @@ FPSCOPE_FORCEINLINE std::uint32_t random_bits(std::uint64_t seed, std::uint64_t 
                                    detail::pick(detail::mask_if(w == 2), b.word[2], b.word[3])));
 }
 
+// Pass 1: each element's rounded value (the format's value as float32 bits, so
+// no table lookup) and whether it saturated, or the flag that the fast path
+// does not take it (see fast_stats_params(); and results that overflowed to inf
+// or NaN, which add_with counts apart).
 template <bool kUniform, Mode kMode>
 FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& a, std::size_t n,
                                     const detail::FastParams& p, const detail::FastDoubleParams& dp,
@@ -88,7 +88,6 @@ FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& 
   constexpr std::uint32_t kRounded = FastStatsTile::kRounded;
   for (std::size_t i = 0; i < n; ++i) {
     const double xs = x[i] * scale[kUniform ? 0 : i];
-    const auto y = static_cast<float>(xs);
     if constexpr (kMode == Mode::sr) {
       // From the double itself (float32 would lose fraction bits the decision reads).
       const std::uint32_t random = random_bits(seed, kUniform ? in.first_index + i : index[i]);
@@ -98,6 +97,7 @@ FPSCOPE_FORCEINLINE void round_pass(const FastStatsTile::TileInput& in, Arrays& 
       a.state[i] = detail::pick(taken, kRounded, kSlow);
       continue;
     }
+    const auto y = static_cast<float>(xs);
     constexpr std::uint32_t random = 0;
     std::uint32_t events = 0;
     const std::uint32_t out = detail::round_float_bits<kMode, detail::FastOutput::value, detail::FastRange::all, true>(

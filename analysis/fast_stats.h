@@ -1,14 +1,17 @@
-// analysis/fast_stats.h: the CPU engine's element loop for round-to-nearest-even on the float32 fast path, vectorised a tile at a time.
+// analysis/fast_stats.h: the CPU engine's element loop for formats on the float32 fast path, vectorised a tile at a time.
 //
 // The engine hands a combination's elements over in runs that share one scale
 // (a row segment, a block's row, one element for `col`). FastStatsTile gathers
-// them into tiles of kSize elements and evaluates a tile in passes the compiler
-// vectorises: round every element (core/fast_paths.h), then the error, squared
-// error, relative error, x*q and q*q of each, then their exact sums. The
-// elements the fast path does not take (above max finite, inf, NaN, a tie moved
-// by the double -> float32 step) and the rare window outcomes go through
-// QuantStats::add_with one by one. The statistics are those add_with gives
-// element by element, exactly (tests/analysis/test_fast_stats.cpp).
+// them into tiles of kSize elements (or takes whole tiles of a long run where
+// they are) and evaluates a tile in passes the compiler vectorises: round every
+// element (core/fast_paths.h), then per element the error, squared error,
+// relative error, x*q and q*q, the counts, the relative-error bin and the window
+// outcome, then the exact sums. The elements the fast path does not take (NaN
+// and inf, results beyond max finite, products that overflow, double
+// subnormals, and those the double -> float32 step could change: see
+// fast_stats_params()) go through QuantStats::add_with one by one. The
+// statistics are those add_with gives element by element, exactly, on every
+// ISA (tests/analysis/test_fast_stats.cpp).
 //
 // The exact sums (error-free extraction, Rump, Ogita and Oishi, "Accurate
 // floating-point summation part I", SIAM J. Sci. Comput. 31(1), 2008,
@@ -16,13 +19,13 @@
 // is computed exactly, is a multiple of 2^(k - 53), and lo = p - hi is exact
 // with |lo| <= 2^(k - 53). With sigma >= 4 n max|p| every partial sum of the n
 // values hi is below sigma, so it is exact in double in any order: eight lanes
-// each add theirs and the lanes' total is exact. One level takes the top ~43 bits
+// times four accumulators each add theirs, and their total is exact. One level takes the top ~43 bits
 // of each value of the tile; what is left goes to the next level, and after
 // kLevels the few non-zero remainders are added one by one.
 #pragma once
 
-#include <cstddef>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -57,7 +60,7 @@ namespace fpscope {
 // The parameters are those of FastOutput::value.
 std::optional<detail::FastParams> fast_stats_params(const Format& f, const Rounding& r);
 
-// What FastStatsTile needs of one (format, RNE) combination: the fast path's
+// What FastStatsTile needs of one (format, rounding) combination: the fast path's
 // parameters (value output), and for the elements it leaves to encode(), each
 // encoding's value and class.
 struct FastStatsFormat {
