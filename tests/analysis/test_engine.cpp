@@ -9,11 +9,13 @@
 
 #include "core/error.h"
 #include "tests/analysis/memory_reader.h"
+#include "tests/analysis/stats_equal.h"
 
 namespace fpscope {
 namespace {
 
 // A tensor held in memory; optionally fails when element `fail_at` is read.
+using testing_support::expect_same;
 using testing_support::MemoryReader;
 
 std::vector<double> gaussian(std::size_t n, unsigned seed, double sigma = 1.0) {
@@ -30,17 +32,6 @@ std::vector<double> gaussian(std::size_t n, unsigned seed, double sigma = 1.0) {
   return v;
 }
 
-bool same(const QuantStats& a, const QuantStats& b) {
-  return a.count == b.count && a.compared == b.compared && a.exact == b.exact &&
-         a.underflow_to_zero == b.underflow_to_zero && a.subnormal == b.subnormal && a.overflow == b.overflow &&
-         a.nan_produced == b.nan_produced && a.rel_count == b.rel_count && a.max_abs_error == b.max_abs_error &&
-         a.max_rel_error == b.max_rel_error && a.sum_error == b.sum_error && a.sum_sq_error == b.sum_sq_error &&
-         a.sum_rel_error == b.sum_rel_error && a.sum_xq == b.sum_xq && a.sum_qq == b.sum_qq && a.sum_xx == b.sum_xx &&
-         a.window == b.window && a.rel_error == b.rel_error && a.scales.count == b.scales.count &&
-         a.scales.saturated == b.scales.saturated && a.scales.underflowed == b.scales.underflowed &&
-         a.scales.scale_inv_min == b.scales.scale_inv_min && a.scales.scale_inv_max == b.scales.scale_inv_max &&
-         a.scales.scale_min == b.scales.scale_min && a.scales.scale_max == b.scales.scale_max;
-}
 
 TEST(make_combinations, cross_product_filtered_by_applicability) {
   const auto combos = make_combinations({"bf16", "e4m3", "e2m1"}, {"none", "mx", "nvfp4"}, {"rne", "sr:16"});
@@ -116,7 +107,7 @@ TEST(Engine, threads_and_chunk_sizes_never_change_the_statistics) {
   for (const TensorAnalysis& r : runs) {
     EXPECT_TRUE(r.source.sum == runs[0].source.sum);
     EXPECT_TRUE(r.source.magnitudes == runs[0].source.magnitudes);
-    for (std::size_t k = 0; k < combos.size(); ++k) EXPECT_TRUE(same(r.results[k], runs[0].results[k])) << k;
+    for (std::size_t k = 0; k < combos.size(); ++k) expect_same(r.results[k], runs[0].results[k], std::to_string(k));
   }
 }
 
@@ -144,7 +135,7 @@ TEST(Engine, sums_taken_per_encoding_equal_the_per_element_sums) {
   const TensorAnalysis by_counts = big.analyze(a);
   const TensorAnalysis per_element = small.analyze(b);
   for (std::size_t k = 0; k < combos.size(); ++k) {
-    EXPECT_TRUE(same(by_counts.results[k], per_element.results[k])) << k;
+    expect_same(by_counts.results[k], per_element.results[k], std::to_string(k));
     EXPECT_GT(by_counts.results[k].compared, 0u);
   }
   // A 16-bit format needs chunks of 2^20 elements.
@@ -154,7 +145,7 @@ TEST(Engine, sums_taken_per_encoding_equal_the_per_element_sums) {
   Engine small16(EngineOptions{bf16, 1, 1u << 16, 0, {}});
   MemoryReader c("w", {1024, 1024}, y);
   MemoryReader d("w", {1024, 1024}, y);
-  EXPECT_TRUE(same(big16.analyze(c).results[0], small16.analyze(d).results[0]));
+  expect_same(big16.analyze(c).results[0], small16.analyze(d).results[0], "");
 }
 
 TEST(Engine, long_rows_are_split_into_aligned_segments) {
@@ -169,7 +160,7 @@ TEST(Engine, long_rows_are_split_into_aligned_segments) {
   MemoryReader r2("v", {5000}, x);
   const TensorAnalysis split = segmented.analyze(r2);
   EXPECT_EQ(split.passes, 2);  // tensor, nvfp4 and segmented rows need the amax first
-  for (std::size_t k = 0; k < combos.size(); ++k) EXPECT_TRUE(same(whole.results[k], split.results[k])) << k;
+  for (std::size_t k = 0; k < combos.size(); ++k) expect_same(whole.results[k], split.results[k], std::to_string(k));
 }
 
 TEST(Engine, passes_and_scale_counts) {
@@ -302,7 +293,7 @@ TEST(Engine, float64_values_next_to_midpoints_round_as_encode_does) {
       const Encoded e = encode(v, f, Rounding{});
       reference.add(v, decode(e.bits, f), e.flags, classify(e.bits, f));
     }
-    EXPECT_TRUE(same(a.results[0], reference));
+    expect_same(a.results[0], reference, "");
   }
 }
 

@@ -11,8 +11,12 @@
 #include <random>
 #include <vector>
 
+#include "tests/analysis/stats_equal.h"
+
 namespace fpscope {
 namespace {
+
+using testing_support::expect_same;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -359,14 +363,6 @@ TEST(QuantStats, adversarial_outcomes_by_hand) {
   EXPECT_EQ(summarize(s).cosine, 1.0);
 }
 
-bool same(const QuantStats& a, const QuantStats& b) {
-  return a.count == b.count && a.compared == b.compared && a.exact == b.exact &&
-         a.underflow_to_zero == b.underflow_to_zero && a.subnormal == b.subnormal && a.overflow == b.overflow &&
-         a.nan_produced == b.nan_produced && a.rel_count == b.rel_count && a.max_abs_error == b.max_abs_error &&
-         a.max_rel_error == b.max_rel_error && a.sum_error == b.sum_error && a.sum_sq_error == b.sum_sq_error &&
-         a.sum_rel_error == b.sum_rel_error && a.sum_xq == b.sum_xq && a.sum_qq == b.sum_qq && a.sum_xx == b.sum_xx &&
-         a.window == b.window && a.rel_error == b.rel_error;
-}
 
 TEST(QuantStats, merge_of_any_split_equals_one_pass) {
   const Format f = find_preset("e5m2")->format;
@@ -381,7 +377,7 @@ TEST(QuantStats, merge_of_any_split_equals_one_pass) {
     }
     QuantStats merged;
     for (auto it = parts.rbegin(); it != parts.rend(); ++it) merged.merge(*it);
-    EXPECT_TRUE(same(merged, whole));
+    expect_same(merged, whole, "trial " + std::to_string(trial));
   }
 }
 
