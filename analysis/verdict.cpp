@@ -166,8 +166,10 @@ std::string Failure::describe() const {
   return fmt::format("{} {:.4g} {} {:.4g} ({})", statistic, value, lower ? "<" : ">", limit, how);
 }
 
-double statistic_value(const std::string& statistic, const QuantStats& q) {
-  const ErrorSummary e = summarize(q);
+namespace {
+
+// statistic_value with summarize(q) computed once by the caller (it rounds six exact sums).
+double statistic_value(const std::string& statistic, const QuantStats& q, const ErrorSummary& e) {
   if (statistic == "sqnr_db") return e.sqnr_db;
   if (statistic == "cosine") return e.cosine;
   if (statistic == "underflow_pct") return e.underflow_pct;
@@ -178,8 +180,6 @@ double statistic_value(const std::string& statistic, const QuantStats& q) {
   if (statistic == "max_rel_error") return e.max_rel_error;
   throw Error("unknown statistic '" + statistic + "' (valid: " + statistic_list() + ")");
 }
-
-namespace {
 
 // Adds the failure of `value` against `t` to `v`, if it misses the tolerated limit.
 void judge_value(Verdict& v, const Threshold& t, double value) {
@@ -214,11 +214,16 @@ void sort_failures(std::vector<Failure>& failures) {
 
 }  // namespace
 
+double statistic_value(const std::string& statistic, const QuantStats& q) {
+  return statistic_value(statistic, q, summarize(q));
+}
+
 Verdict judge(const QuantStats& q, const std::vector<Threshold>& limits) {
   Verdict v;
+  const ErrorSummary e = summarize(q);
   for (const Threshold& t : limits) {
     if (t.statistic == kGemmStatistic) continue;  // a layer's statistic (judge_all)
-    judge_value(v, t, statistic_value(t.statistic, q));
+    judge_value(v, t, statistic_value(t.statistic, q, e));
   }
   sort_failures(v.failures);
   return v;

@@ -269,9 +269,13 @@ std::vector<SwampingCheck> swamping_checks(const DatasetAnalysis& a, const std::
       parsed.push_back(c.format);
     }
   }
-  auto open = [](const TensorInfo& info) -> std::unique_ptr<TensorReader> {
-    for (DatasetEntry& e : open_file(info.file)) {
-      if (e.reader && e.reader->info().name == info.name) return std::move(e.reader);
+  // Each file opened once (its header parsed once), whatever the number of pairs and formats.
+  std::map<std::string, std::vector<DatasetEntry>> files;
+  auto open = [&files](const TensorInfo& info) -> TensorReader* {
+    auto it = files.find(info.file);
+    if (it == files.end()) it = files.emplace(info.file, open_file(info.file)).first;
+    for (DatasetEntry& e : it->second) {
+      if (e.reader && e.reader->info().name == info.name) return e.reader.get();
     }
     return nullptr;
   };
@@ -280,8 +284,8 @@ std::vector<SwampingCheck> swamping_checks(const DatasetAnalysis& a, const std::
     std::sort(infos.begin(), infos.end(), [](const TensorInfo* x, const TensorInfo* y) { return x->step < y->step; });
     for (std::size_t i = 0; i + 1 < infos.size(); ++i) {
       for (std::size_t f = 0; f < parsed.size(); ++f) {
-        auto before = open(*infos[i]);
-        auto after = open(*infos[i + 1]);
+        TensorReader* before = open(*infos[i]);
+        TensorReader* after = open(*infos[i + 1]);
         if (!before || !after || before->info().element_count() != after->info().element_count()) continue;
         out.push_back(update_swamping(*before, *after, parsed[f], formats[f], seed, chunk_elements));
       }
