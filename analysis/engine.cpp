@@ -181,10 +181,6 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
   }
   source.sum.merge(chunk_sum);
   source.sum_sq.merge(chunk_sq);
-  const ExactSum minus_chunk_sum = chunk_sum.negated();
-  // Compared elements per encoding (kQFromCounts), zeroed again by each fold.
-  static thread_local std::vector<std::uint64_t> encoding_counts(std::size_t{1} << kTableBits, 0);
-  std::uint64_t* const counts = encoding_counts.data();
   QuantSumBuffers& qs = *quant_sums;
   auto at = [&](std::uint64_t i, std::uint64_t j) -> const double& { return buf[(i - c.row0) * c.ncols + (j - c.col0)]; };
   for (std::size_t k = 0; k < prepared.size(); ++k) {
@@ -195,21 +191,15 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
     qs.bind(st);
     st.sum_xx.merge(chunk_sq);
     const FormatTable* table = cp.table.get();
-    // One scale for the whole chunk and many elements per encoding: q and q*q
-    // are added once per encoding (stats.h kQFromCounts); the fold costs one pass
-    // over the table, hence the size condition.
-    const bool whole_chunk_scale = p.recipe.kind == RecipeKind::none || p.recipe.kind == RecipeKind::tensor ||
-                                   p.recipe.kind == RecipeKind::delayed;
-    const bool by_counts = whole_chunk_scale && table != nullptr && buf.size() >= 16 * table->decoded.size();
     // Formats on the float32 fast path: the vectorised tiles of analysis/fast_stats.h.
     const bool tiled = cp.fast.has_value() && table != nullptr;
     const FastStatsFormat tile_format =
         tiled ? FastStatsFormat{&*cp.fast, limits(p.format).min_normal, table->decoded.data(), table->classes.data(),
                                 p.format, p.rounding, seed, detail::make_fast_double_params(p.format)}
               : FastStatsFormat{};
-    // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale.
-    auto apply = [&]<unsigned kSharing>(const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0,
-                                        std::uint64_t c1) {
+    // Quantizes rows [r0, r1) x cols [c0, c1) (global indexes) with one scale,
+    // element by element (formats off the fast path).
+    auto apply = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
       for (std::uint64_t i = r0; i < r1; ++i) {
         const double* row = &at(i, c0);
         for (std::uint64_t j = c0; j < c1; ++j) {
@@ -219,9 +209,9 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
           const Encoded e = encode(xs, p.format, p.rounding, random);
           const double decoded = table != nullptr ? table->decoded[e.bits] : decode(e.bits, p.format);
           const Class result_class = table != nullptr ? table->classes[e.bits] : classify(e.bits, p.format);
-          st.add_with<ExactSumBuffer, kSharing>(x, decoded * s.scale_inv, e.flags, result_class, qs.error,
-                                                qs.sq_error, qs.rel_error, qs.xq, qs.qq, qs.xx, counts,
-                                                e.bits);
+          st.add_with<ExactSumBuffer, QuantStats::kXxFromSource>(x, decoded * s.scale_inv, e.flags, result_class,
+                                                                 qs.error, qs.sq_error, qs.rel_error, qs.xq, qs.qq,
+                                                                 qs.xx);
         }
       }
     };
@@ -232,32 +222,15 @@ void evaluate_chunk_cpu(const ChunkView& c, const std::vector<PreparedCombinatio
       for (std::uint64_t i = r0; i < r1; ++i) amax = std::max(amax, finite_amax(&at(i, c0), c1 - c0));
       return amax;
     };
-    constexpr unsigned kPerElement = QuantStats::kXxFromSource;
-    constexpr unsigned kByCounts = QuantStats::kXxFromSource | QuantStats::kQFromCounts;
     auto quantize = [&](const Scale& s, std::uint64_t r0, std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
       if (!tiled) {
-        apply.template operator()<kPerElement>(s, r0, r1, c0, c1);
+        apply(s, r0, r1, c0, c1);
         return;
       }
       for (std::uint64_t i = r0; i < r1; ++i) tile->add_run(&at(i, c0), c1 - c0, s, i * cols + c0);
     };
     // The recipes with one scale for the chunk.
-    auto apply_whole = [&](const Scale& s) {
-      if (tiled || !by_counts) {
-        quantize(s, c.row0, r_end, c.col0, c_end);
-        return;
-      }
-      st.sum_error.merge(minus_chunk_sum);
-      apply.template operator()<kByCounts>(s, c.row0, r_end, c.col0, c_end);
-      for (std::size_t b = 0; b < table->decoded.size(); ++b) {
-        const std::uint64_t n = counts[b];
-        if (n == 0) continue;
-        counts[b] = 0;
-        const double q = table->decoded[b] * s.scale_inv;  // as the element loop computes it
-        st.sum_error.add_multiple(q, n);
-        st.sum_qq.add_multiple(q * q, n);
-      }
-    };
+    auto apply_whole = [&](const Scale& s) { quantize(s, c.row0, r_end, c.col0, c_end); };
     if (tiled) tile->begin(tile_format, st, qs, chunk_mags);
     switch (p.recipe.kind) {
       case RecipeKind::none:

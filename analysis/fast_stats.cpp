@@ -308,6 +308,22 @@ TileSummary tile_baseline(const TileInput& in, Arrays& a, std::size_t n, const F
                           QuantSumBuffers& sums) {
   return tile_body(in, a, n, f, sums);
 }
+// The version of a kernel for the CPU's kernel ISA (detail::detected_kernel_isa).
+template <class Fn>
+Fn for_kernel_isa(Fn baseline, [[maybe_unused]] Fn avx2, [[maybe_unused]] Fn avx512) {
+#if FPSCOPE_X86_KERNELS
+  switch (detail::detected_kernel_isa()) {
+    case detail::KernelIsa::avx512:
+      return avx512;
+    case detail::KernelIsa::avx2:
+      return avx2;
+    case detail::KernelIsa::baseline:
+      break;
+  }
+#endif
+  return baseline;
+}
+
 #if FPSCOPE_X86_KERNELS
 FPSCOPE_TARGET_AVX2 TileSummary tile_avx2(const TileInput& in, Arrays& a, std::size_t n, const FastStatsFormat& f,
                                           QuantSumBuffers& sums) {
@@ -317,21 +333,10 @@ FPSCOPE_TARGET_AVX512 TileSummary tile_avx512(const TileInput& in, Arrays& a, st
                                               QuantSumBuffers& sums) {
   return tile_body(in, a, n, f, sums);
 }
+#else
+constexpr auto tile_avx2 = tile_baseline;
+constexpr auto tile_avx512 = tile_baseline;
 #endif
-
-TileSummary run_tile(const TileInput& in, Arrays& a, std::size_t n, const FastStatsFormat& f, QuantSumBuffers& sums) {
-#if FPSCOPE_X86_KERNELS
-  switch (detail::detected_kernel_isa()) {
-    case detail::KernelIsa::avx512:
-      return tile_avx512(in, a, n, f, sums);
-    case detail::KernelIsa::avx2:
-      return tile_avx2(in, a, n, f, sums);
-    case detail::KernelIsa::baseline:
-      break;
-  }
-#endif
-  return tile_baseline(in, a, n, f, sums);
-}
 
 // ---- Source statistics ----
 
@@ -435,20 +440,10 @@ FPSCOPE_TARGET_AVX512 SourceBlockSummary source_avx512(const double* x, std::siz
                                                   ExactSumBuffer& s_sum, ExactSumBuffer& s_abs, ExactSumBuffer& s_sq) {
   return source_body(x, n, b, s_sum, s_abs, s_sq);
 }
+#else
+constexpr auto source_avx2 = source_baseline;
+constexpr auto source_avx512 = source_baseline;
 #endif
-SourceFn source_fn() {
-#if FPSCOPE_X86_KERNELS
-  switch (detail::detected_kernel_isa()) {
-    case detail::KernelIsa::avx512:
-      return source_avx512;
-    case detail::KernelIsa::avx2:
-      return source_avx2;
-    case detail::KernelIsa::baseline:
-      break;
-  }
-#endif
-  return source_baseline;
-}
 
 // ---- Amax ----
 
@@ -465,22 +460,15 @@ double amax_baseline(const double* x, std::size_t n) { return amax_body(x, n); }
 #if FPSCOPE_X86_KERNELS
 FPSCOPE_TARGET_AVX2 double amax_avx2(const double* x, std::size_t n) { return amax_body(x, n); }
 FPSCOPE_TARGET_AVX512 double amax_avx512(const double* x, std::size_t n) { return amax_body(x, n); }
+#else
+constexpr auto amax_avx2 = amax_baseline;
+constexpr auto amax_avx512 = amax_baseline;
 #endif
 
 }  // namespace
 
 double finite_amax(const double* x, std::size_t n) {
-#if FPSCOPE_X86_KERNELS
-  switch (detail::detected_kernel_isa()) {
-    case detail::KernelIsa::avx512:
-      return amax_avx512(x, n);
-    case detail::KernelIsa::avx2:
-      return amax_avx2(x, n);
-    case detail::KernelIsa::baseline:
-      break;
-  }
-#endif
-  return amax_baseline(x, n);
+  return for_kernel_isa(&amax_baseline, &amax_avx2, &amax_avx512)(x, n);
 }
 
 void add_source_values(std::span<const double> values, SourceStats& st, SourceSumBuffers& sums, BinadeHistogram& mags) {
@@ -492,7 +480,7 @@ void add_source_values(std::span<const double> values, SourceStats& st, SourceSu
   static thread_local std::unique_ptr<SourceBlock> block = std::make_unique<SourceBlock>();
   auto& c = *copies;
   SourceBlock& b = *block;
-  const SourceFn fn = source_fn();
+  const SourceFn fn = for_kernel_isa<SourceFn>(&source_baseline, &source_avx2, &source_avx512);
   std::uint64_t lo = SourceBlock::kRareBin;
   std::uint64_t hi = 0;
   for (std::size_t start = 0; start < values.size(); start += SourceBlock::kSize) {
@@ -573,7 +561,7 @@ void FastStatsTile::finish() {
 void FastStatsTile::process(const TileInput& in, std::size_t n) {
   Arrays& a = a_;
   QuantStats& st = *st_;
-  const TileSummary t = run_tile(in, a, n, *format_, *sums_);
+  const TileSummary t = for_kernel_isa(&tile_baseline, &tile_avx2, &tile_avx512)(in, a, n, *format_, *sums_);
 
   // The relative-error histogram and the window slots, four copies of each:
   // consecutive elements in one bin would otherwise wait on each other's increment.

@@ -31,30 +31,6 @@ void ExactSum::add_special(std::uint64_t bits) {
   }
 }
 
-void ExactSum::add_multiple(double v, std::uint64_t n) {
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(v);
-  const auto field = static_cast<unsigned>((bits >> 52) & 0x7FF);
-  if (field == 0x7FF) {
-    for (std::uint64_t i = 0; i < n; ++i) add_special(bits);
-    return;
-  }
-  const unsigned normal = field != 0 ? 1u : 0u;
-  const std::uint64_t mantissa = (bits & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{normal} << 52);
-  const unsigned index = field - normal;
-  // n in 10-bit pieces: mantissa (< 2^53) x piece (< 2^10) < 2^63, as add_scaled needs.
-  for (unsigned shift = 0; n != 0; shift += 10, n >>= 10) {
-    const std::uint64_t piece = n & 0x3FF;
-    if (piece != 0) add_scaled(mantissa * piece, (bits >> 63) != 0, index + shift);
-  }
-}
-
-ExactSum ExactSum::negated() const {
-  ExactSum out = *this;
-  for (auto& l : out.limb_) l = -l;
-  std::swap(out.pos_inf_, out.neg_inf_);
-  return out;
-}
-
 void ExactSum::normalize() {
   // Every limb but the top to [0, 2^32); the top limb keeps the sign.
   for (int i = 0; i + 1 < kLimbs; ++i) {

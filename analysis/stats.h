@@ -67,10 +67,6 @@ class ExactSum {
     neg_inf_ += neg_inf;
     nan_ += nan;
   }
-  // Adds n * v exactly (n additions of v): the analysis engine adds a value once per encoding it counted.
-  void add_multiple(double v, std::uint64_t n);
-  // -(this sum): limbs negated, +inf and -inf counts swapped.
-  ExactSum negated() const;
   // Takes back one +inf added before (a finite term is taken back by adding its negation).
   void remove_pos_inf() {
     FPSCOPE_ASSERT(pos_inf_ > 0);
@@ -374,26 +370,17 @@ struct QuantStats {
   // - kXxFromSource: the caller adds the source's sum of x*x over the finite
   //   elements to sum_xx; add_with takes back the finite elements that are not
   //   compared (their result is inf or NaN).
-  // - kQFromCounts: the caller adds -(the source's sum of x over the finite
-  //   elements) to sum_error, and after the elements, for each encoding b,
-  //   counts[b] times q and times q*q to sum_error and sum_qq (q the value b
-  //   represents); add_with counts the compared elements in counts[bits], adds x
-  //   back for the finite elements not compared, and adds to sum_error only the
-  //   rounding error of q - x (TwoSum: q - x == e + err exactly, so the sum of e is
-  //   sum q - sum x - sum err), which is zero unless q - x is inexact in double.
   // - kNormalWindowFromSource: the caller adds the window's `normal` outcomes
   //   (each finite non-zero source element whose outcome is none of the others)
   //   from the chunk's source magnitudes; add_with adds only the other outcomes.
   enum SumSharing : unsigned {
     kSumsPerElement = 0,
     kXxFromSource = 1,
-    kQFromCounts = 2,
-    kNormalWindowFromSource = 4,
+    kNormalWindowFromSource = 2,
   };
   template <class Sum, unsigned kSharing = kSumsPerElement>
   void add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error, Sum& s_sq_error,
-                Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx, std::uint64_t* counts = nullptr,
-                std::uint64_t bits = 0);
+                Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx);
   // One group's scale (recipes with scales). has_values: the group's amax was non-zero.
   void add_scale(const Scale& s, bool has_values);
   void merge(const QuantStats& other);
@@ -427,10 +414,8 @@ void SourceStats::add_with(double x, Sum& s_sum, Sum& s_abs, Sum& s_sq, BinadeHi
 
 template <class Sum, unsigned kSharing>
 FPSCOPE_FORCEINLINE void QuantStats::add_with(double x, double q, std::uint8_t flags, Class result_class, Sum& s_error,
-                                              Sum& s_sq_error, Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx,
-                                              std::uint64_t* counts, std::uint64_t bits) {
+                                              Sum& s_sq_error, Sum& s_rel_error, Sum& s_xq, Sum& s_qq, Sum& s_xx) {
   constexpr bool xx_from_source = (kSharing & kXxFromSource) != 0;
-  constexpr bool q_from_counts = (kSharing & kQFromCounts) != 0;
   constexpr bool normal_window_from_source = (kSharing & kNormalWindowFromSource) != 0;
   ++count;
   if (std::isnan(x)) return;
@@ -463,7 +448,6 @@ FPSCOPE_FORCEINLINE void QuantStats::add_with(double x, double q, std::uint8_t f
         s_xx.add(-xx);
       }
     }
-    if constexpr (q_from_counts) s_error.add(x);  // cancels the caller's -x
     return;
   }
   ++compared;
@@ -471,16 +455,8 @@ FPSCOPE_FORCEINLINE void QuantStats::add_with(double x, double q, std::uint8_t f
   if (e == 0.0) ++exact;
   const double abs_e = std::fabs(e);
   max_abs_error = std::max(max_abs_error, abs_e);
-  if constexpr (q_from_counts) {
-    ++counts[bits];
-    // TwoSum (Knuth, TAOCP 4.2.2): e + err == q + (-x) exactly (no overflow: q, x and e are finite).
-    const double bb = e - q;
-    const double err = (q - (e - bb)) + (-x - bb);
-    if (err != 0.0) [[unlikely]] s_error.add(-err);
-  } else {
-    s_error.add(e);
-    s_qq.add(q * q);
-  }
+  s_error.add(e);
+  s_qq.add(q * q);
   s_sq_error.add(e * e);
   s_xq.add(x * q);
   if constexpr (!xx_from_source) s_xx.add(x * x);
